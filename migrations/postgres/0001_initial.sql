@@ -1,0 +1,86 @@
+-- Times are unix milliseconds (UTC) in both backends, so the two schemas and their
+-- queries stay alike. JSON documents are stored as text.
+
+CREATE TABLE deliveries (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    sender_delivery_id TEXT,
+    event_type TEXT,
+    event_kind TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    event TEXT NOT NULL,
+    trace TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    UNIQUE (source, sender_delivery_id)
+);
+CREATE INDEX deliveries_body_hash ON deliveries (source, body_sha256, received_at);
+CREATE INDEX deliveries_received_at ON deliveries (received_at);
+
+CREATE TABLE rules (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    version BIGINT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE rule_versions (
+    rule_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (rule_id, version)
+);
+
+CREATE TABLE revisions (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO revisions (name, value) VALUES ('rules', 0);
+
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    delivery_id TEXT NOT NULL REFERENCES deliveries (id),
+    delivery_seq BIGINT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_version BIGINT NOT NULL,
+    generation BIGINT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    run_config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    busy_since BIGINT,
+    next_attempt_at BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_token TEXT,
+    lease_expires_at BIGINT,
+    run_id TEXT,
+    run_name TEXT,
+    run_status TEXT,
+    run_status_at BIGINT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (delivery_id, rule_id, generation)
+);
+CREATE INDEX jobs_due ON jobs (status, next_attempt_at);
+CREATE INDEX jobs_delivery ON jobs (delivery_id);
+
+CREATE TABLE job_attempts (
+    job_id TEXT NOT NULL REFERENCES jobs (id),
+    attempt BIGINT NOT NULL,
+    started_at BIGINT NOT NULL,
+    finished_at BIGINT NOT NULL,
+    http_status BIGINT,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (job_id, attempt)
+);

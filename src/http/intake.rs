@@ -1,0 +1,208 @@
+//! `POST /hooks/{source}`: the webhook hot path, top to bottom.
+//!
+//! verify the raw bytes → parse → identify and normalise → route through the rules →
+//! commit the delivery and its jobs in one transaction → answer. Nothing is answered 202
+//! before the commit, and nothing unverified is stored.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::config::Source;
+use crate::event::{self, Event};
+use crate::rules::{self, EvalInput, TraceEntry};
+use crate::store::{self, CommitError, Committed, Dedupe, DeliveryOutcome, NewDelivery, NewJob};
+
+pub async fn receive(
+    State(app): State<AppState>,
+    Path(source_name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let source = app
+        .sources
+        .get(&source_name)
+        .ok_or(ApiError::UnknownSource)?;
+    let received_at_ms = store::now_ms();
+    let body = read_body(body, app.max_body_bytes).await?;
+
+    if let Err(rejection) = source
+        .verifier
+        .verify(&headers, &body, received_at_ms / 1000)
+    {
+        // The reason is for operators; the sender only learns that it was refused.
+        tracing::warn!(source = %source.name, reason = rejection.reason(), "webhook refused");
+        return Err(ApiError::Unauthorized);
+    }
+
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let payload = event::parse_body(content_type, &body).map_err(|e| {
+        tracing::info!(source = %source.name, error = %e, "verified body refused");
+        ApiError::InvalidBody(e.to_string())
+    })?;
+    let envelope = event::envelope(source.kind, &source.envelope, &headers, &payload);
+    let event = event::normalise(source.kind, &envelope, &headers, &payload);
+
+    let (outcome, trace, jobs) = if event.kind == "ping" {
+        (DeliveryOutcome::Pong, Vec::new(), Vec::new())
+    } else {
+        route(&app, source, &event, &payload)
+    };
+
+    let delivery = NewDelivery {
+        id: Uuid::new_v4(),
+        source: source.name.clone(),
+        dedupe: dedupe_for(source, envelope.delivery_id.is_some()),
+        sender_delivery_id: envelope.delivery_id,
+        event_type: envelope.event,
+        event_kind: event.kind.clone(),
+        outcome,
+        body_sha256: hex::encode(Sha256::digest(&body)),
+        body: body.to_vec(),
+        headers: stored_headers(&headers, source),
+        event: serde_json::to_string(&event).unwrap_or_else(|_| "{}".into()),
+        trace: serde_json::to_string(&trace).unwrap_or_else(|_| "[]".into()),
+        received_at_ms,
+        jobs,
+    };
+    let delivery_id = delivery.id;
+    let committed = app.commits.commit(delivery).await.map_err(|e| {
+        match &e {
+            CommitError::Busy => tracing::warn!(source = %source.name, "commit queue full"),
+            _ => tracing::error!(source = %source.name, error = %e, "delivery not stored"),
+        }
+        ApiError::Unavailable
+    })?;
+
+    Ok(match committed {
+        Committed::Accepted { id, seq } => {
+            tracing::info!(
+                delivery_id = %id, seq, source = %source.name, event = %event.kind,
+                outcome = outcome.as_str(), "delivery accepted"
+            );
+            if outcome == DeliveryOutcome::Pong {
+                answer(StatusCode::OK, id, "pong")
+            } else {
+                answer(StatusCode::ACCEPTED, id, "accepted")
+            }
+        }
+        Committed::Duplicate { id } => {
+            tracing::info!(delivery_id = %id, discarded = %delivery_id, source = %source.name, "redelivery");
+            answer(StatusCode::OK, id, "duplicate")
+        }
+    })
+}
+
+fn answer(status: StatusCode, delivery_id: Uuid, word: &str) -> Response {
+    (
+        status,
+        Json(json!({ "delivery_id": delivery_id, "status": word })),
+    )
+        .into_response()
+}
+
+/// Reads the whole body, refusing it as soon as it passes the limit.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        // `to_bytes` reports the limit through a boxed error; anything else is a
+        // connection that broke or stalled mid-body.
+        let too_large = std::error::Error::source(&error)
+            .map(|e| e.is::<http_body_util::LengthLimitError>())
+            .unwrap_or(false)
+            || error.to_string().contains("length limit");
+        if too_large {
+            ApiError::BodyTooLarge { limit }
+        } else {
+            ApiError::InvalidBody("the body could not be read completely".into())
+        }
+    })
+}
+
+/// Evaluates every rule and turns each match into a job.
+fn route(
+    app: &AppState,
+    source: &Source,
+    event: &Event,
+    payload: &serde_json::Value,
+) -> (DeliveryOutcome, Vec<TraceEntry>, Vec<NewJob>) {
+    let rules = app.rules.current();
+    let routing = rules::route(
+        &rules,
+        &EvalInput {
+            source: &source.name,
+            event,
+            payload,
+        },
+    );
+    let jobs: Vec<NewJob> = routing
+        .matches
+        .iter()
+        .map(|(rule, run_config)| {
+            let (target_kind, target_id) = match rule.target() {
+                rules::TriggerTarget::Template(id) => ("template", id),
+                rules::TriggerTarget::Snapshot(id) => ("snapshot", id),
+            };
+            NewJob {
+                id: Uuid::new_v4(),
+                rule_id: rule.id,
+                rule_version: rule.version,
+                idempotency_key: Uuid::new_v4(),
+                target: rule.spec.target.clone(),
+                target_kind,
+                target_id,
+                run_config: run_config.to_string(),
+            }
+        })
+        .collect();
+    let outcome = if jobs.is_empty() {
+        DeliveryOutcome::Unmatched
+    } else {
+        DeliveryOutcome::Matched
+    };
+    (outcome, routing.trace, jobs)
+}
+
+fn dedupe_for(source: &Source, has_delivery_id: bool) -> Dedupe {
+    match (has_delivery_id, source.dedupe_window) {
+        (true, _) => Dedupe::DeliveryId,
+        (false, Some(window)) => Dedupe::BodyWithin(window.as_millis() as i64),
+        (false, None) => Dedupe::Off,
+    }
+}
+
+/// Headers that carry credentials, never stored.
+const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-gitlab-token",
+];
+
+/// The request headers as a JSON object, credentials removed. Repeated headers keep
+/// every value, joined as HTTP would (`, `).
+fn stored_headers(headers: &HeaderMap, source: &Source) -> String {
+    let token_header = source.verifier.token_header().map(str::to_ascii_lowercase);
+    let mut kept = serde_json::Map::new();
+    for name in headers.keys() {
+        let name_str = name.as_str();
+        if CREDENTIAL_HEADERS.contains(&name_str) || token_header.as_deref() == Some(name_str) {
+            continue;
+        }
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        kept.insert(name_str.to_owned(), values.join(", ").into());
+    }
+    serde_json::Value::Object(kept).to_string()
+}

@@ -1,0 +1,100 @@
+//! The HTTP edge: routes, shared state and the layers every request passes through.
+
+pub mod admin;
+mod error;
+mod health;
+mod intake;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::{error_body, ApiError};
+
+use secrecy::SecretString;
+
+use crate::config::Source;
+use crate::rule_cache::RuleCache;
+use crate::store::{CommitQueue, Store};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub sources: Arc<BTreeMap<String, Source>>,
+    pub rules: RuleCache,
+    pub commits: CommitQueue,
+    pub store: Arc<dyn Store>,
+    pub max_body_bytes: usize,
+    pub admin_tokens: Arc<Vec<SecretString>>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The public router: webhook intake and health checks, and the admin API under
+/// `/api/v1` when `with_admin` (it may have a listener of its own instead).
+pub fn router(state: AppState, request_timeout: Duration, with_admin: bool) -> Router {
+    let mut router = Router::new()
+        .route("/hooks/{source}", post(intake::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    if with_admin {
+        router = router.nest("/api/v1", admin::router(state.clone()));
+    }
+    with_layers(
+        router.fallback(not_found).with_state(state),
+        request_timeout,
+    )
+}
+
+/// The admin API alone, for its own listener.
+pub fn admin_router(state: AppState, request_timeout: Duration) -> Router {
+    let router = Router::new()
+        .nest("/api/v1", admin::router(state.clone()))
+        .route("/healthz", get(health::healthz))
+        .fallback(not_found)
+        .with_state(state);
+    with_layers(router, request_timeout)
+}
+
+fn with_layers(router: Router, request_timeout: Duration) -> Router {
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                    )
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            // A backstop: the handlers bound their own waits, this bounds everything else.
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                request_timeout,
+            )),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        Json(error_body("not_found", "there is nothing at this address")),
+    )
+}

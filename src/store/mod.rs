@@ -1,0 +1,334 @@
+//! Durable storage: the only module that knows SQL.
+//!
+//! One trait, two implementations (`sqlite.rs`, `postgres.rs`), each with its own
+//! embedded migrations. The row types here are shared: both backends store times as
+//! unix milliseconds and JSON documents as text, so one set of structs decodes both.
+
+mod postgres;
+mod sqlite;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use writer::{CommitError, CommitQueue};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// How a delivery is recognised as a redelivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dedupe {
+    /// By (source, sender delivery id): the unique key does the work.
+    DeliveryId,
+    /// The sender sends no id: by body hash, within this many milliseconds.
+    BodyWithin(i64),
+    /// Not deduplicated.
+    Off,
+}
+
+/// What a delivery's routing came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// At least one rule matched: jobs were created.
+    Matched,
+    /// No rule matched.
+    Unmatched,
+    /// A sender's connectivity check (GitHub `ping`).
+    Pong,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Matched => "matched",
+            DeliveryOutcome::Unmatched => "unmatched",
+            DeliveryOutcome::Pong => "pong",
+        }
+    }
+}
+
+/// A trigger job created with its delivery.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub rule_id: Uuid,
+    pub rule_version: i64,
+    pub idempotency_key: Uuid,
+    pub target: String,
+    /// `template` or `snapshot`.
+    pub target_kind: &'static str,
+    pub target_id: Uuid,
+    /// JSON object: the rendered run configuration.
+    pub run_config: String,
+}
+
+/// A verified, parsed and routed delivery, ready to be committed with its jobs.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub source: String,
+    pub sender_delivery_id: Option<String>,
+    pub event_type: Option<String>,
+    pub event_kind: String,
+    pub outcome: DeliveryOutcome,
+    pub body: Vec<u8>,
+    pub body_sha256: String,
+    /// JSON object of the request headers, credentials removed.
+    pub headers: String,
+    /// JSON: the normalised event.
+    pub event: String,
+    /// JSON: the routing trace.
+    pub trace: String,
+    pub received_at_ms: i64,
+    pub dedupe: Dedupe,
+    pub jobs: Vec<NewJob>,
+}
+
+/// The result of committing one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored, with its sequence number.
+    Accepted { id: Uuid, seq: i64 },
+    /// A redelivery: nothing was stored; `id` is the first delivery's.
+    Duplicate { id: Uuid },
+}
+
+/// A stored delivery as read back.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DeliveryRow {
+    pub seq: i64,
+    pub id: String,
+    pub source: String,
+    pub sender_delivery_id: Option<String>,
+    pub event_type: Option<String>,
+    pub event_kind: String,
+    pub outcome: String,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub body_sha256: String,
+    pub headers: String,
+    pub event: String,
+    pub trace: String,
+    pub received_at: i64,
+}
+
+/// A job as read back.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct JobRow {
+    pub id: String,
+    pub delivery_id: String,
+    pub delivery_seq: i64,
+    pub rule_id: String,
+    pub rule_version: i64,
+    pub generation: i64,
+    pub idempotency_key: String,
+    pub target: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub run_config: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub run_id: Option<String>,
+    pub run_name: Option<String>,
+    pub run_status: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored rule: its current version and text (JSON of the rule spec).
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct RuleRow {
+    pub id: String,
+    pub name: String,
+    pub version: i64,
+    pub spec: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which deliveries to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub source: Option<String>,
+    pub event: Option<String>,
+    pub outcome: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only deliveries with a sequence number below this one (the page cursor).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// Change channels that replicas sharing a Postgres database hear about at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A rule was created, changed or deleted.
+    Rules,
+    /// New jobs are ready.
+    Jobs,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Rules => "zenhook_rules",
+            Channel::Jobs => "zenhook_jobs",
+        }
+    }
+}
+
+/// Pool settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies the embedded migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// The durability settings in force, in words, for the start-up log.
+    async fn durability(&self) -> Result<String, StoreError>;
+
+    /// A round trip to the database, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Commits every delivery and its jobs in ONE transaction, in order. A redelivery,
+    /// also of an earlier delivery in the same batch, becomes `Duplicate`.
+    async fn commit_deliveries(&self, batch: &[NewDelivery]) -> Result<Vec<Committed>, StoreError>;
+
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<DeliveryRow>, StoreError>;
+
+    async fn jobs_of_delivery(&self, id: Uuid) -> Result<Vec<JobRow>, StoreError>;
+
+    /// How many deliveries are stored (benchmarks and tests compare it with 2xx answers).
+    async fn count_deliveries(&self) -> Result<i64, StoreError>;
+
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
+
+    /// Every rule, by name.
+    async fn all_rules(&self) -> Result<Vec<RuleRow>, StoreError>;
+
+    /// A page of rules by name, after `after_name`.
+    async fn list_rules(
+        &self,
+        after_name: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RuleRow>, StoreError>;
+
+    /// A rule by id or by name.
+    async fn find_rule(&self, id_or_name: &str) -> Result<Option<RuleRow>, StoreError>;
+
+    /// Creates a rule at version 1. `Ok(None)` when the name is taken.
+    async fn create_rule(
+        &self,
+        id: Uuid,
+        name: &str,
+        spec: &str,
+    ) -> Result<Option<RuleRow>, StoreError>;
+
+    /// Replaces a rule's text, bumping its version. `Ok(None)` when it does not exist or
+    /// the new name is taken by another rule.
+    async fn update_rule(
+        &self,
+        id: Uuid,
+        name: &str,
+        spec: &str,
+    ) -> Result<Option<RuleRow>, StoreError>;
+
+    /// Deletes a rule; false when there was none. Its versions stay, for the jobs made
+    /// from them.
+    async fn delete_rule(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    /// The text of one version of a rule.
+    async fn rule_version(&self, id: Uuid, version: i64) -> Result<Option<String>, StoreError>;
+
+    /// A counter bumped by every rule change, to tell a stale cache.
+    async fn rules_revision(&self) -> Result<i64, StoreError>;
+
+    /// Notifications on `channel` from other processes sharing the database, or `None`
+    /// where one process owns the database (SQLite).
+    async fn subscribe(
+        &self,
+        channel: Channel,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<()>>, StoreError>;
+}
+
+/// The listing query shared by both backends; `QueryBuilder` writes each one's
+/// placeholders.
+fn delivery_query<'a, DB>(filter: &'a DeliveryFilter) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::QueryBuilder::new("SELECT * FROM deliveries WHERE 1 = 1");
+    if let Some(source) = &filter.source {
+        query.push(" AND source = ").push_bind(source.clone());
+    }
+    if let Some(event) = &filter.event {
+        query.push(" AND event_kind = ").push_bind(event.clone());
+    }
+    if let Some(outcome) = &filter.outcome {
+        query.push(" AND outcome = ").push_bind(outcome.clone());
+    }
+    if let Some(since) = filter.since_ms {
+        query.push(" AND received_at >= ").push_bind(since);
+    }
+    if let Some(until) = filter.until_ms {
+        query.push(" AND received_at < ").push_bind(until);
+    }
+    if let Some(before) = filter.before_seq {
+        query.push(" AND seq < ").push_bind(before);
+    }
+    query
+        .push(" ORDER BY seq DESC LIMIT ")
+        .push_bind(filter.limit);
+    query
+}
+
+/// Opens the database named by `url` (without migrating).
+pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, pool).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url, pool).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
