@@ -45,6 +45,7 @@ struct RawSettings {
     intake: IntakeSettings,
     log: LogSettings,
     admin: RawAdmin,
+    worker: WorkerSettings,
     #[serde(default)]
     sources: BTreeMap<String, RawSource>,
     #[serde(default)]
@@ -58,6 +59,38 @@ struct RawAdmin {
     tokens: Vec<SecretRef>,
     #[serde(with = "humantime_serde")]
     rules_poll: Duration,
+}
+
+/// How the worker drains the job table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde_vec")]
+    pub retry_schedule: Vec<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// A list of durations written as text ("5s", "2m").
+mod humantime_serde_vec {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|text| humantime::parse_duration(text).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// The admin API's settings.
@@ -244,6 +277,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub log: LogSettings,
     pub admin: AdminSettings,
+    pub worker: WorkerSettings,
     pub sources: BTreeMap<String, Source>,
     pub targets: BTreeMap<String, Target>,
     /// True when no target was configured and the implicit shadow `default` stands in.
@@ -318,6 +352,16 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
             rules_poll: raw.admin.rules_poll,
         };
+        let worker = raw.worker;
+        if worker.concurrency == 0 || worker.max_attempts == 0 || worker.retry_schedule.is_empty() {
+            return Err(invalid(
+                "worker",
+                "concurrency, max_attempts and retry_schedule must not be zero or empty",
+            ));
+        }
+        if worker.lease < Duration::from_secs(2) {
+            return Err(invalid("worker.lease", "must be at least 2s"));
+        }
         let implicit_target = raw.targets.is_empty();
         let mut targets = BTreeMap::new();
         for (name, target) in raw.targets {
@@ -327,12 +371,23 @@ impl Settings {
         if implicit_target {
             targets.insert("default".into(), Target::implicit_shadow());
         }
+        if let Some(slow) = targets
+            .values()
+            .find(|t| !t.shadow && t.timeout >= worker.lease)
+        {
+            // A call that outlives its lease lets a second worker start the same job.
+            return Err(invalid(
+                format!("targets.{}.timeout", slow.name),
+                "must be shorter than worker.lease",
+            ));
+        }
         Ok(Settings {
             server: raw.server,
             database: raw.database,
             intake: raw.intake,
             log: raw.log,
             admin,
+            worker,
             sources,
             targets,
             implicit_target,

@@ -4,9 +4,11 @@
 //! only module that knows SQL; `http` composes them. [`run`] takes a bound listener, so
 //! tests serve on port 0.
 
+pub mod admin_client;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod failpoint;
 pub mod http;
 pub mod rule_cache;
 pub mod rules;
@@ -14,18 +16,23 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod verify;
+pub mod worker;
+pub mod zenml;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::future::IntoFuture;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::rule_cache::{Known, RuleCache};
 use crate::store::{CommitQueue, PoolSettings, Store};
+use crate::worker::{TargetClient, Worker};
 
 /// Opens the configured database and applies the migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
@@ -44,14 +51,41 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Runs the service on `listener` until `shutdown` is cancelled, then stops taking
-/// requests, lets in-flight ones finish and commits every delivery already accepted.
+/// Which halves of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Webhook intake, the admin API and the worker (the default).
+    All,
+    /// Webhook intake and the admin API only.
+    Api,
+    /// The worker only (no HTTP).
+    Worker,
+}
+
+/// Runs the whole service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_as(settings, Role::All, listener, shutdown).await
+}
+
+/// Runs `role` until `shutdown` is cancelled, then stops taking requests, lets in-flight
+/// ones finish, commits every delivery already accepted and releases unfinished jobs.
+pub async fn run_as(
+    settings: Settings,
+    role: Role,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
+    if role != Role::All && store.backend() == "sqlite" {
+        anyhow::bail!(
+            "--role {role:?} needs Postgres: on SQLite one process owns the database file, \
+             so it runs intake and the worker together"
+        );
+    }
     let durability = store.durability().await?;
     tracing::info!(%durability, "database ready");
 
@@ -69,6 +103,64 @@ pub async fn run(
     };
     eprint!("{}", startup::summary(&settings, &found));
 
+    let wake = Arc::new(Notify::new());
+    let mut targets = HashMap::new();
+    for (name, target) in &settings.targets {
+        targets.insert(name.clone(), TargetClient::for_target(target)?);
+    }
+    let targets = Arc::new(targets);
+    let worker = if role == Role::Api {
+        None
+    } else {
+        let worker = Worker::new(
+            store.clone(),
+            targets.clone(),
+            settings.worker.clone(),
+            wake.clone(),
+        );
+        Some(tokio::spawn(worker.run(shutdown.clone())))
+    };
+
+    if role == Role::Worker {
+        drop(listener);
+        shutdown.cancelled().await;
+    } else {
+        let parts = Parts {
+            store,
+            rules,
+            wake,
+            targets,
+        };
+        serve(settings, parts, listener, shutdown).await?;
+    }
+    if let Some(worker) = worker {
+        worker.await.context("the worker failed")?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the HTTP side shares with the rest of the process.
+struct Parts {
+    store: Arc<dyn Store>,
+    rules: RuleCache,
+    wake: Arc<Notify>,
+    targets: Arc<HashMap<String, TargetClient>>,
+}
+
+/// Webhook intake and the admin API, until `shutdown`.
+async fn serve(
+    settings: Settings,
+    parts: Parts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Parts {
+        store,
+        rules,
+        wake,
+        targets,
+    } = parts;
     let (commits, writer) = CommitQueue::start(
         store.clone(),
         settings.intake.max_batch,
@@ -86,6 +178,8 @@ pub async fn run(
         store,
         max_body_bytes: settings.server.max_body_bytes,
         admin_tokens: Arc::new(settings.admin.tokens),
+        job_wake: wake,
+        targets,
     };
     let timeout = settings.server.request_timeout;
     let admin_server = match settings.admin.listen {
@@ -115,8 +209,7 @@ pub async fn run(
             .context("the admin server failed")?;
     }
     follower.await.context("the rule follower failed")?;
-    // The router (and with it every queue handle) is gone: the writer drains and ends.
+    // The routers (and with them every queue handle) are gone: the writer drains and ends.
     writer.await.context("the commit writer failed")?;
-    tracing::info!("stopped");
     Ok(())
 }

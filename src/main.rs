@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve { config, role } => {
             let settings = Settings::load(config.as_deref())?;
             zenhook::telemetry::init(&settings.log);
             let listener = tokio::net::TcpListener::bind(settings.server.listen)
@@ -35,7 +35,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            zenhook::run(settings, listener, shutdown).await
+            zenhook::run_as(settings, role, listener, shutdown).await
         }
         Command::Migrate { config } => {
             let settings = Settings::load(config.as_deref())?;
@@ -47,6 +47,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Rules(args) => zenhook::cli::run_rules(args).await,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::config::Settings;
+use crate::config::{Credential, Settings};
 
 /// What the service found when it started, beyond the configuration file.
 pub struct Found {
@@ -51,6 +51,31 @@ pub fn summary(settings: &Settings, found: &Found) -> String {
                     ""
                 }
             );
+        }
+    }
+    if settings.implicit_target {
+        let _ = writeln!(
+            out,
+            "  Targets: none configured, so jobs go to a shadow target named default that \
+             records the request it would send. Add a [targets.<name>] table with url and \
+             api_key to trigger ZenML runs."
+        );
+    } else {
+        let _ = writeln!(out, "  Targets ({}):", settings.targets.len());
+        for target in settings.targets.values() {
+            let how = match (&target.url, target.shadow, &target.credential) {
+                (_, true, _) => {
+                    "shadow: no calls, jobs record the request they would send".to_string()
+                }
+                (Some(url), false, Some(Credential::ApiKey(_))) => {
+                    format!("{url}, service-account API key")
+                }
+                (Some(url), false, Some(Credential::Token(_))) => format!(
+                    "{url}, a bearer token used as is: it expires; use a service-account API key"
+                ),
+                (url, _, _) => url.clone().unwrap_or_default(),
+            };
+            let _ = writeln!(out, "    - {}: {how}", target.name);
         }
     }
     if found.rules == 0 {

@@ -163,7 +163,13 @@ fn dockerfile_command_parses() {
         .expect("a CMD line");
     let argv: Vec<String> = serde_json::from_str(cmd).expect("exec-form CMD");
     let cli = Cli::try_parse_from(&argv).expect("the CLI accepts the Dockerfile's command");
-    assert!(matches!(cli.command, Command::Serve { config: Some(_) }));
+    assert!(matches!(
+        cli.command,
+        Command::Serve {
+            config: Some(_),
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -181,13 +187,16 @@ fn startup_summary_wording() {
   Webhooks: POST http://127.0.0.1:8080/hooks/<source>
   Database: sqlite://zenhook.db (sqlite journal_mode=wal synchronous=FULL)
   Sources: none configured, so every webhook is answered 404. Add a [sources.<name>] table with a kind and secrets to receive one.
+  Targets: none configured, so jobs go to a shadow target named default that records the request it would send. Add a [targets.<name>] table with url and api_key to trigger ZenML runs.
   Rules: none yet, so deliveries are stored but trigger nothing. Add rules with `zenhook rules apply FILE`.
 "
     );
     let settings = load(
         "[database]\nurl = \"postgres://zenhook:hunter2@db/zenhook\"\n\
          [sources.gh]\nkind = \"github\"\nsecrets = [\"a\", \"b\"]\n\
-         [sources.sched]\nkind = \"standard\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n",
+         [sources.sched]\nkind = \"standard\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\n\
+         [targets.prod]\nurl = \"https://zenml.example.com/\"\napi_key = \"ZENKEY_x\"\n\
+         [targets.try]\nshadow = true\n",
         &[],
     )
     .unwrap();
@@ -205,6 +214,9 @@ fn startup_summary_wording() {
   Sources (2):
     - gh: github webhooks at /hooks/gh, 2 secrets
     - sched: standard webhooks at /hooks/sched, 1 secret, timestamps checked
+  Targets (2):
+    - prod: https://zenml.example.com, service-account API key
+    - try: shadow: no calls, jobs record the request they would send
   Rules: 3 (2 enabled).
 "
     );

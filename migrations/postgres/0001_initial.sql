@@ -57,6 +57,7 @@ CREATE TABLE jobs (
     run_config TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts BIGINT NOT NULL DEFAULT 0,
+    uncertain BIGINT NOT NULL DEFAULT 0,
     busy_since BIGINT,
     next_attempt_at BIGINT NOT NULL,
     lease_owner TEXT,
@@ -66,6 +67,7 @@ CREATE TABLE jobs (
     run_name TEXT,
     run_status TEXT,
     run_status_at BIGINT,
+    shadow_request TEXT,
     last_error TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -76,11 +78,12 @@ CREATE INDEX jobs_delivery ON jobs (delivery_id);
 
 CREATE TABLE job_attempts (
     job_id TEXT NOT NULL REFERENCES jobs (id),
+    generation BIGINT NOT NULL,
     attempt BIGINT NOT NULL,
     started_at BIGINT NOT NULL,
     finished_at BIGINT NOT NULL,
     http_status BIGINT,
     outcome TEXT NOT NULL,
     error TEXT,
-    PRIMARY KEY (job_id, attempt)
+    PRIMARY KEY (job_id, generation, attempt)
 );

@@ -59,6 +59,9 @@ CREATE TABLE jobs (
     run_config TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    -- 1 when a trigger may have reached ZenML without us hearing the answer (timeout,
+    -- dropped connection, lost lease, crash): look the run up by tag before resending.
+    uncertain INTEGER NOT NULL DEFAULT 0,
     busy_since INTEGER,
     next_attempt_at INTEGER NOT NULL,
     lease_owner TEXT,
@@ -68,6 +71,7 @@ CREATE TABLE jobs (
     run_name TEXT,
     run_status TEXT,
     run_status_at INTEGER,
+    shadow_request TEXT,                          -- what a shadow target would have sent
     last_error TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
@@ -78,11 +82,12 @@ CREATE INDEX jobs_delivery ON jobs (delivery_id);
 
 CREATE TABLE job_attempts (
     job_id TEXT NOT NULL REFERENCES jobs (id),
+    generation INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
     started_at INTEGER NOT NULL,
     finished_at INTEGER NOT NULL,
     http_status INTEGER,
     outcome TEXT NOT NULL,
     error TEXT,
-    PRIMARY KEY (job_id, attempt)
+    PRIMARY KEY (job_id, generation, attempt)
 );

@@ -29,6 +29,9 @@ pub enum ApiError {
     InvalidRule(crate::rules::RuleError),
     #[error("{0}")]
     Conflict(String),
+    /// ZenML could not be asked something the answer depends on.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::UnknownSource | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest(_) | ApiError::InvalidRule(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidRule(_) => "invalid_rule",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Upstream(_) => "upstream_unavailable",
         }
     }
 }

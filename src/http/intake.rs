@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::Source;
 use crate::event::{self, Event};
-use crate::rules::{self, EvalInput, TraceEntry};
+use crate::rules::{self, EvalInput, Routing, TraceEntry};
 use crate::store::{self, CommitError, Committed, Dedupe, DeliveryOutcome, NewDelivery, NewJob};
 
 pub async fn receive(
@@ -75,6 +75,7 @@ pub async fn receive(
         jobs,
     };
     let delivery_id = delivery.id;
+    let has_jobs = !delivery.jobs.is_empty();
     let committed = app.commits.commit(delivery).await.map_err(|e| {
         match &e {
             CommitError::Busy => tracing::warn!(source = %source.name, "commit queue full"),
@@ -83,8 +84,12 @@ pub async fn receive(
         ApiError::Unavailable
     })?;
 
+    crate::failpoint::hit("intake-after-commit");
     Ok(match committed {
         Committed::Accepted { id, seq } => {
+            if has_jobs {
+                app.job_wake.notify_one();
+            }
             tracing::info!(
                 delivery_id = %id, seq, source = %source.name, event = %event.kind,
                 outcome = outcome.as_str(), "delivery accepted"
@@ -143,7 +148,18 @@ fn route(
             payload,
         },
     );
-    let jobs: Vec<NewJob> = routing
+    let jobs = jobs_for(&routing);
+    let outcome = if jobs.is_empty() {
+        DeliveryOutcome::Unmatched
+    } else {
+        DeliveryOutcome::Matched
+    };
+    (outcome, routing.trace, jobs)
+}
+
+/// One trigger job per matching rule, each with its own idempotency key.
+pub fn jobs_for(routing: &Routing<'_>) -> Vec<NewJob> {
+    routing
         .matches
         .iter()
         .map(|(rule, run_config)| {
@@ -162,13 +178,7 @@ fn route(
                 run_config: run_config.to_string(),
             }
         })
-        .collect();
-    let outcome = if jobs.is_empty() {
-        DeliveryOutcome::Unmatched
-    } else {
-        DeliveryOutcome::Matched
-    };
-    (outcome, routing.trace, jobs)
+        .collect()
 }
 
 fn dedupe_for(source: &Source, has_delivery_id: bool) -> Dedupe {

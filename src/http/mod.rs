@@ -3,9 +3,9 @@
 pub mod admin;
 mod error;
 mod health;
-mod intake;
+pub mod intake;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use secrecy::SecretString;
 use crate::config::Source;
 use crate::rule_cache::RuleCache;
 use crate::store::{CommitQueue, Store};
+use crate::worker::TargetClient;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -34,6 +35,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub max_body_bytes: usize,
     pub admin_tokens: Arc<Vec<SecretString>>,
+    /// Notified when intake commits new jobs, so the worker starts them at once.
+    pub job_wake: Arc<tokio::sync::Notify>,
+    /// The ZenML clients of every target, shared with the worker.
+    pub targets: Arc<HashMap<String, TargetClient>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -4,6 +4,7 @@
 //! embedded migrations. The row types here are shared: both backends store times as
 //! unix milliseconds and JSON documents as text, so one set of structs decodes both.
 
+mod jobs;
 mod postgres;
 mod sqlite;
 mod writer;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use jobs::{Attempt, AttemptRow, JobAction, JobOutcome, JobRow};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{CommitError, CommitQueue};
@@ -127,31 +129,6 @@ pub struct DeliveryRow {
     pub event: String,
     pub trace: String,
     pub received_at: i64,
-}
-
-/// A job as read back.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct JobRow {
-    pub id: String,
-    pub delivery_id: String,
-    pub delivery_seq: i64,
-    pub rule_id: String,
-    pub rule_version: i64,
-    pub generation: i64,
-    pub idempotency_key: String,
-    pub target: String,
-    pub target_kind: String,
-    pub target_id: String,
-    pub run_config: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub run_id: Option<String>,
-    pub run_name: Option<String>,
-    pub run_status: Option<String>,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// A stored rule: its current version and text (JSON of the rule spec).
@@ -272,6 +249,67 @@ pub trait Store: Send + Sync + 'static {
 
     /// A counter bumped by every rule change, to tell a stale cache.
     async fn rules_revision(&self) -> Result<i64, StoreError>;
+
+    /// Claims up to `limit` due jobs for `owner` (and jobs whose lease expired), committing
+    /// the lease before any call to ZenML. Each claim gets a fresh lease token.
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Extends a lease still held with `token`; false when it was lost.
+    async fn renew_lease(&self, id: &str, token: &str, until_ms: i64) -> Result<bool, StoreError>;
+
+    /// Records a job's outcome, fenced by its lease token: false (and nothing written)
+    /// when another worker has taken the job over.
+    async fn finish_job(
+        &self,
+        job: &JobRow,
+        outcome: &JobOutcome,
+        attempt: Option<&Attempt>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Puts every job `owner` still holds back in the queue (at shutdown).
+    async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// When the next job falls due (or a lease expires), if any.
+    async fn next_due(&self) -> Result<Option<i64>, StoreError>;
+
+    async fn get_job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;
+
+    async fn job_attempts(&self, id: &str) -> Result<Vec<AttemptRow>, StoreError>;
+
+    /// Jobs newest first, optionally of one status, after the `(created_at, id)` cursor.
+    async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Cancels a job not yet sent.
+    async fn cancel_job(&self, id: &str, now_ms: i64) -> Result<JobAction, StoreError>;
+
+    /// Starts a new generation of a dead job (a new idempotency key and tag).
+    async fn retry_job(
+        &self,
+        id: &str,
+        idempotency_key: Uuid,
+        now_ms: i64,
+    ) -> Result<JobAction, StoreError>;
+
+    /// Adds the next generation of jobs to a stored delivery (a replay).
+    async fn insert_jobs(
+        &self,
+        delivery_id: &str,
+        delivery_seq: i64,
+        jobs: &[NewJob],
+        now_ms: i64,
+    ) -> Result<Vec<JobRow>, StoreError>;
 
     /// Notifications on `channel` from other processes sharing the database, or `None`
     /// where one process owns the database (SQLite).

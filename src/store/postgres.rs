@@ -8,10 +8,12 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use super::jobs::job_queries;
 use super::{
     delivery_query, now_ms, Channel, Committed, Dedupe, DeliveryFilter, DeliveryRow, JobRow,
     NewDelivery, PoolSettings, RuleRow, Store, StoreError,
 };
+use super::{Attempt, AttemptRow, JobAction, JobOutcome};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -28,6 +30,20 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(PostgresStore { pool })
+    }
+
+    /// A transaction that writes: a plain one.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Wakes the workers of every replica when the transaction commits.
+    async fn notify_jobs(&self, tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(Channel::Jobs.name())
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -156,6 +172,17 @@ impl Store for PostgresStore {
         let mut results = Vec::with_capacity(batch.len());
         for delivery in batch {
             results.push(commit_one(&mut tx, delivery).await?);
+        }
+        let new_jobs = batch
+            .iter()
+            .zip(&results)
+            .any(|(d, r)| !d.jobs.is_empty() && matches!(r, Committed::Accepted { .. }));
+        if new_jobs {
+            // Delivered on commit: workers on every replica wake at once.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(Channel::Jobs.name())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -321,6 +348,79 @@ impl Store for PostgresStore {
         )
     }
 
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.claim_jobs_impl(owner, now_ms, lease_ms, limit).await
+    }
+
+    async fn renew_lease(&self, id: &str, token: &str, until_ms: i64) -> Result<bool, StoreError> {
+        self.renew_lease_impl(id, token, until_ms).await
+    }
+
+    async fn finish_job(
+        &self,
+        job: &JobRow,
+        outcome: &JobOutcome,
+        attempt: Option<&Attempt>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_impl(job, outcome, attempt, now_ms).await
+    }
+
+    async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.release_leases_impl(owner, now_ms).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.next_due_impl().await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        self.get_job_impl(id).await
+    }
+
+    async fn job_attempts(&self, id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+        self.job_attempts_impl(id).await
+    }
+
+    async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.list_jobs_impl(status, before, limit).await
+    }
+
+    async fn cancel_job(&self, id: &str, now_ms: i64) -> Result<JobAction, StoreError> {
+        self.cancel_job_impl(id, now_ms).await
+    }
+
+    async fn retry_job(
+        &self,
+        id: &str,
+        idempotency_key: Uuid,
+        now_ms: i64,
+    ) -> Result<JobAction, StoreError> {
+        self.retry_job_impl(id, idempotency_key, now_ms).await
+    }
+
+    async fn insert_jobs(
+        &self,
+        delivery_id: &str,
+        delivery_seq: i64,
+        jobs: &[super::NewJob],
+        now_ms: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.insert_jobs_impl(delivery_id, delivery_seq, jobs, now_ms)
+            .await
+    }
+
     async fn subscribe(
         &self,
         channel: Channel,
@@ -379,3 +479,14 @@ async fn bump_rules_revision(conn: &mut PgConnection) -> Result<(), StoreError> 
         .await?;
     Ok(())
 }
+
+/// SKIP LOCKED lets replicas claim side by side without waiting on each other's rows.
+/// A job whose lease expired was in flight: it is marked uncertain.
+const CLAIM: &str = "UPDATE jobs SET status = 'running', lease_owner = $1, \
+     lease_token = gen_random_uuid()::text, lease_expires_at = $3, \
+     uncertain = CASE WHEN status = 'running' THEN 1 ELSE uncertain END, updated_at = $2 \
+     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+     OR (status = 'running' AND lease_expires_at < $2) ORDER BY next_attempt_at, delivery_seq LIMIT $4 \
+     FOR UPDATE SKIP LOCKED) RETURNING *";
+
+job_queries!(PostgresStore, CLAIM);

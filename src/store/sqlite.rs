@@ -8,10 +8,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::jobs::job_queries;
 use super::{
     delivery_query, now_ms, Channel, Committed, Dedupe, DeliveryFilter, DeliveryRow, JobRow,
     NewDelivery, PoolSettings, RuleRow, Store, StoreError,
 };
+use super::{Attempt, AttemptRow, JobAction, JobOutcome};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -32,6 +34,16 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(SqliteStore { pool })
+    }
+
+    /// A transaction that writes: IMMEDIATE takes the file lock up front, so it waits for other writers instead of failing to upgrade later.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// One process owns the file: the in-process wake-up is all there is.
+    async fn notify_jobs(&self, _tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -330,6 +342,79 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.claim_jobs_impl(owner, now_ms, lease_ms, limit).await
+    }
+
+    async fn renew_lease(&self, id: &str, token: &str, until_ms: i64) -> Result<bool, StoreError> {
+        self.renew_lease_impl(id, token, until_ms).await
+    }
+
+    async fn finish_job(
+        &self,
+        job: &JobRow,
+        outcome: &JobOutcome,
+        attempt: Option<&Attempt>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.finish_job_impl(job, outcome, attempt, now_ms).await
+    }
+
+    async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
+        self.release_leases_impl(owner, now_ms).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.next_due_impl().await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        self.get_job_impl(id).await
+    }
+
+    async fn job_attempts(&self, id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+        self.job_attempts_impl(id).await
+    }
+
+    async fn list_jobs(
+        &self,
+        status: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.list_jobs_impl(status, before, limit).await
+    }
+
+    async fn cancel_job(&self, id: &str, now_ms: i64) -> Result<JobAction, StoreError> {
+        self.cancel_job_impl(id, now_ms).await
+    }
+
+    async fn retry_job(
+        &self,
+        id: &str,
+        idempotency_key: Uuid,
+        now_ms: i64,
+    ) -> Result<JobAction, StoreError> {
+        self.retry_job_impl(id, idempotency_key, now_ms).await
+    }
+
+    async fn insert_jobs(
+        &self,
+        delivery_id: &str,
+        delivery_seq: i64,
+        jobs: &[super::NewJob],
+        now_ms: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.insert_jobs_impl(delivery_id, delivery_seq, jobs, now_ms)
+            .await
+    }
+
     async fn subscribe(
         &self,
         _channel: Channel,
@@ -358,3 +443,14 @@ async fn bump_rules_revision(conn: &mut SqliteConnection) -> Result<(), StoreErr
         .await?;
     Ok(())
 }
+
+/// SQLite has no row locks: the IMMEDIATE transaction around the claim serialises
+/// claimers, and the UPDATE ... RETURNING takes the due rows in one statement.
+const CLAIM: &str = "UPDATE jobs SET status = 'running', lease_owner = $1, \
+     lease_token = lower(hex(randomblob(16))), lease_expires_at = $3, \
+     uncertain = CASE WHEN status = 'running' THEN 1 ELSE uncertain END, updated_at = $2 \
+     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+     OR (status = 'running' AND lease_expires_at < $2) ORDER BY next_attempt_at, delivery_seq LIMIT $4) \
+     RETURNING *";
+
+job_queries!(SqliteStore, CLAIM);

@@ -197,3 +197,14 @@ pub fn fixture(path: &str) -> std::path::PathBuf {
         .join("../shared/fixtures/webhooks")
         .join(path)
 }
+
+impl TestDb {
+    /// The same database again, for a second service instance (replicas sharing one
+    /// Postgres database). Whoever holds the original keeps any files alive.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+}

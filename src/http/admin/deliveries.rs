@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::rules::{page_size, query};
 use crate::event;
 use crate::http::{ApiError, AppState};
-use crate::store::{DeliveryFilter, DeliveryRow, JobRow};
+use crate::store::{DeliveryFilter, DeliveryRow};
 
 /// Unix milliseconds as RFC 3339 text (UTC).
 pub fn time_text(ms: i64) -> String {
@@ -85,22 +85,6 @@ fn summary(delivery: &DeliveryRow) -> Value {
     })
 }
 
-fn job_view(job: &JobRow) -> Value {
-    let mut view = serde_json::to_value(job).unwrap_or(Value::Null);
-    if let Some(object) = view.as_object_mut() {
-        object.insert(
-            "run_config".into(),
-            serde_json::from_str(&job.run_config).unwrap_or(Value::Null),
-        );
-        for key in ["created_at", "updated_at", "next_attempt_at"] {
-            if let Some(ms) = object.get(key).and_then(Value::as_i64) {
-                object.insert(key.into(), time_text(ms).into());
-            }
-        }
-    }
-    view
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -163,7 +147,10 @@ pub async fn show(
             "trace".into(),
             serde_json::from_str(&delivery.trace).unwrap_or(Value::Null),
         );
-        object.insert("jobs".into(), jobs.iter().map(job_view).collect());
+        object.insert(
+            "jobs".into(),
+            jobs.iter().map(super::jobs::job_view).collect(),
+        );
     }
     Ok(Json(view))
 }

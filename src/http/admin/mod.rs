@@ -5,6 +5,7 @@
 
 mod auth;
 mod deliveries;
+mod jobs;
 mod openapi;
 mod rules;
 
@@ -53,6 +54,11 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint("post", "/rules/backtest", "Which stored deliveries a rule (saved or not) would have matched, with the run configuration each would have produced.", Some(openapi::backtest_schema()), post(rules::backtest)),
         endpoint("get", "/deliveries", "List deliveries, newest first (`source`, `event`, `outcome`, `since`, `until`, `limit`, `cursor`).", None, get(deliveries::list)),
         endpoint("get", "/deliveries/{id}", "One delivery with its event, trace and jobs.", None, get(deliveries::show)),
+        endpoint("post", "/deliveries/{id}/replay", "Route a stored delivery again against today's rules: a new generation of jobs, and the difference from the original routing.", None, post(jobs::replay)),
+        endpoint("get", "/jobs", "List jobs, newest first (`status`, `limit`, `cursor`).", None, get(jobs::list)),
+        endpoint("get", "/jobs/{id}", "One job with every attempt.", None, get(jobs::show)),
+        endpoint("post", "/jobs/{id}/retry", "Start a new generation of a dead job, after checking by tag that ZenML has no run for it.", None, post(jobs::retry)),
+        endpoint("post", "/jobs/{id}/cancel", "Cancel a job that was never sent.", None, post(jobs::cancel)),
         endpoint("get", "/openapi.json", "This document.", None, get(openapi::document)),
     ]
 }
