@@ -310,6 +310,10 @@ both_backends!(invalid_rules_name_their_field, |app: TestApp| async move {
             "name",
             "missing field",
         ),
+        // `/rules/test` and `/rules/backtest` are other endpoints: a rule so named
+        // could never be read, replaced or deleted by name.
+        (rule("test", json!({})), "name", "reserved"),
+        (rule("backtest", json!({})), "name", "reserved"),
     ];
     for (bad, field, says) in cases {
         let (status, body) = call(&app, Method::POST, "/rules", Some(bad.clone())).await;
@@ -405,7 +409,8 @@ both_backends!(
                     "run_config": {
                         "run_name": "train-{{ event.branch }}-{{ event.after[:8] }}",
                         "steps": { "trainer": { "parameters": { "commit": "{{ event.after }}" } } },
-                        "number": "{{ payload.size }}"
+                        "pusher": "{{ payload.pusher.name }}",
+                        "forced": "{{ payload.forced }}"
                     }
                 }),
             ),
@@ -446,7 +451,8 @@ both_backends!(
                 "run_name": "train-master-6113728f",
                 "steps": { "trainer": { "parameters": {
                     "commit": "6113728f27ae82c7b1a177c8d03f9e96e0adf246" } } },
-                "number": push_payload()["size"],
+                "pusher": push_payload()["pusher"]["name"],
+                "forced": false,
             })
         );
 
@@ -812,12 +818,22 @@ both_backends!(openapi_documents_every_route, |app: TestApp| async move {
     // something other than 404/405 (the resources it names exist).
     create_rule(&app, rule("probe", json!({}))).await;
     let delivery = post_push(&app, "probe-1").await;
+    let job = get(&app, &format!("/deliveries/{delivery}")).await["jobs"][0]["id"]
+        .as_str()
+        .expect("the probe rule made a job")
+        .to_owned();
     let mut operations = operations;
     // Deleting the probe rule last keeps it there for the others.
     operations.sort_by_key(|(method, _)| method == "delete");
     for (method, path) in operations {
-        let concrete = path.replace("{rule}", "probe").replace("{id}", &delivery);
-        assert!(!concrete.contains('{'), "unknown parameter in {path}");
+        let concrete = path
+            .replace("{rule}", "probe")
+            .replace("/deliveries/{id}", &format!("/deliveries/{delivery}"))
+            .replace("/jobs/{id}", &format!("/jobs/{job}"));
+        assert!(
+            !concrete.contains('{'),
+            "no probe value for the parameter in {path}: add one here"
+        );
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let with_body = |request: reqwest::RequestBuilder| {
             if method == Method::POST || method == Method::PUT {
@@ -840,9 +856,10 @@ both_backends!(openapi_documents_every_route, |app: TestApp| async move {
         .await
         .unwrap();
         let status = authorised.status().as_u16();
+        let body = authorised.text().await.unwrap_or_default();
         assert!(
             status != 404 && status != 405 && status < 500,
-            "{method} {concrete} answered {status}"
+            "{method} {concrete} answered {status}: {body}"
         );
     }
     app.stop().await;

@@ -324,7 +324,8 @@ async fn test_prints_each_verdict_and_the_run_configs() {
     assert_eq!(json["triggers"].as_array().map(Vec::len), Some(2));
     assert_eq!(store.count_deliveries().await.unwrap(), 1);
 
-    // Without a rule in force that matches: said so.
+    // Without the event header the event type is unknown, rules on events reject it,
+    // and the summary says what to pass.
     let out = assert_ok(
         &rules(
             &app,
@@ -338,7 +339,13 @@ async fn test_prints_each_verdict_and_the_run_configs() {
         )
         .await,
     );
-    assert!(out.contains("event: github"), "{out}");
+    assert!(out.starts_with("event: github unknown"), "{out}");
+    assert!(out.contains("--header 'X-GitHub-Event: push'"), "{out}");
+    assert!(
+        out.contains("  rejected       nightly-eval: events:"),
+        "{out}"
+    );
+    assert!(out.contains("  matched        old-rule\n"), "{out}");
     app.stop().await;
 }
 

@@ -297,6 +297,12 @@ pub fn render_dry_run(answer: &Value) -> String {
         }
     }
     text.push('\n');
+    if event["kind"] == "unknown" {
+        text.push_str(
+            "  (the event type is unknown: pass the sender's event header, \
+             e.g. --header 'X-GitHub-Event: push')\n",
+        );
+    }
 
     let trace = answer["trace"]
         .as_array()

@@ -32,6 +32,10 @@ pub fn job_view(job: &JobRow) -> Value {
             );
         }
         object.insert("uncertain".into(), (job.uncertain != 0).into());
+        // `attempts` is the list of calls (in `show`); this is the count that max_attempts bounds.
+        if let Some(used) = object.remove("attempts") {
+            object.insert("attempts_used".into(), used);
+        }
         object.insert("tag".into(), job_tag(job).into());
         for key in [
             "created_at",

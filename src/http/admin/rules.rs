@@ -64,12 +64,24 @@ fn parse_rule(body: &[u8]) -> Result<RuleSpec, ApiError> {
     rules::parse_rule_json(text).map_err(ApiError::InvalidRule)
 }
 
+/// Names that `/rules/{rule}` can never reach: the static routes beside it win.
+const RESERVED_NAMES: [&str; 2] = ["test", "backtest"];
+
 fn compile(
     app: &AppState,
     id: Uuid,
     version: i64,
     spec: RuleSpec,
 ) -> Result<CompiledRule, ApiError> {
+    if RESERVED_NAMES.contains(&spec.name.as_str()) {
+        return Err(ApiError::InvalidRule(RuleError::new(
+            "name",
+            format!(
+                "\"{}\" is reserved (/api/v1/rules/{} is another endpoint)",
+                spec.name, spec.name
+            ),
+        )));
+    }
     CompiledRule::compile(id, version, spec, &app.rules.known().catalog())
         .map_err(ApiError::InvalidRule)
 }
