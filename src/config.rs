@@ -77,6 +77,12 @@ pub struct WorkerSettings {
     pub poll: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    #[serde(with = "humantime_serde")]
+    pub follow_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub follow_max_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub run_deadline: Duration,
 }
 
 /// A list of durations written as text ("5s", "2m").
@@ -115,6 +121,7 @@ struct RawTarget {
     proxy: Option<String>,
     #[serde(default)]
     shadow: bool,
+    rate_limit: Option<String>,
 }
 
 fn default_target_timeout() -> Duration {
@@ -142,6 +149,21 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     pub proxy: Option<String>,
     pub shadow: bool,
+    /// At most this many trigger calls per period, from this process.
+    pub rate_limit: Option<(u32, Duration)>,
+}
+
+/// Parses "10/s", "100/m", "1000/h".
+fn parse_rate(text: &str) -> Option<(u32, Duration)> {
+    let (count, unit) = text.trim().split_once('/')?;
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return None,
+    };
+    let count: u32 = count.trim().parse().ok().filter(|n| *n > 0)?;
+    Some((count, per))
 }
 
 impl Target {
@@ -156,6 +178,7 @@ impl Target {
             ca_file: None,
             proxy: None,
             shadow: true,
+            rate_limit: None,
         }
     }
 }
@@ -441,7 +464,19 @@ fn build_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
             ));
         }
     }
+    let rate_limit = match &raw.rate_limit {
+        None => None,
+        Some(text) => Some(parse_rate(text).ok_or_else(|| {
+            invalid(
+                format!("{key}.rate_limit"),
+                format!(
+                    "{text:?} is not a rate: write calls per second, minute or hour, like \"10/s\""
+                ),
+            )
+        })?),
+    };
     Ok(Target {
+        rate_limit,
         name: name.to_owned(),
         url: raw.url.map(|u| u.trim_end_matches('/').to_owned()),
         credential,

@@ -6,6 +6,7 @@
 
 pub mod admin_client;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod event;
 pub mod failpoint;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::rule_cache::{Known, RuleCache};
 use crate::store::{CommitQueue, PoolSettings, Store};
@@ -62,23 +64,41 @@ pub enum Role {
     Worker,
 }
 
+/// How a process runs, beyond its configuration.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub role: Role,
+    /// What "now" is; tests move it forward.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            role: Role::All,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
 /// Runs the whole service on `listener` until `shutdown` is cancelled.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    run_as(settings, Role::All, listener, shutdown).await
+    run_with(settings, RunOptions::default(), listener, shutdown).await
 }
 
 /// Runs `role` until `shutdown` is cancelled, then stops taking requests, lets in-flight
 /// ones finish, commits every delivery already accepted and releases unfinished jobs.
-pub async fn run_as(
+pub async fn run_with(
     settings: Settings,
-    role: Role,
+    options: RunOptions,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let RunOptions { role, clock } = options;
     let store = open_store(&settings).await?;
     if role != Role::All && store.backend() == "sqlite" {
         anyhow::bail!(
@@ -117,6 +137,7 @@ pub async fn run_as(
             targets.clone(),
             settings.worker.clone(),
             wake.clone(),
+            clock.clone(),
         );
         Some(tokio::spawn(worker.run(shutdown.clone())))
     };
@@ -130,6 +151,7 @@ pub async fn run_as(
             rules,
             wake,
             targets,
+            clock,
         };
         serve(settings, parts, listener, shutdown).await?;
     }
@@ -146,6 +168,7 @@ struct Parts {
     rules: RuleCache,
     wake: Arc<Notify>,
     targets: Arc<HashMap<String, TargetClient>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Webhook intake and the admin API, until `shutdown`.
@@ -160,6 +183,7 @@ async fn serve(
         rules,
         wake,
         targets,
+        clock,
     } = parts;
     let (commits, writer) = CommitQueue::start(
         store.clone(),
@@ -180,6 +204,7 @@ async fn serve(
         admin_tokens: Arc::new(settings.admin.tokens),
         job_wake: wake,
         targets,
+        clock,
     };
     let timeout = settings.server.request_timeout;
     let admin_server = match settings.admin.listen {

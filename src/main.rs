@@ -35,7 +35,11 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
-            zenhook::run_as(settings, role, listener, shutdown).await
+            let options = zenhook::RunOptions {
+                role,
+                ..Default::default()
+            };
+            zenhook::run_with(settings, options, listener, shutdown).await
         }
         Command::Migrate { config } => {
             let settings = Settings::load(config.as_deref())?;

@@ -355,7 +355,7 @@ fn route_evaluates_every_rule_in_order_and_a_render_failure_does_not_stop_the_ot
     let matches: Vec<(&str, serde_json::Value)> = routing
         .matches
         .iter()
-        .map(|(rule, config)| (rule.spec.name.as_str(), config.clone()))
+        .map(|m| (m.rule.spec.name.as_str(), m.run_config.clone()))
         .collect();
     assert_eq!(
         matches,

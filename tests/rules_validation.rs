@@ -168,10 +168,10 @@ fn an_empty_name_or_entry_is_refused() {
 #[test]
 fn unknown_fields_are_refused_and_aliases_accepted() {
     let err = parse_rules_yaml(&format!(
-        "- name: a\n  target: default\n  template_id: {TEMPLATE_ID}\n  debounce: 5s\n"
+        "- name: a\n  target: default\n  template_id: {TEMPLATE_ID}\n  debounse: 5s\n"
     ))
-    .expect_err("not yet a field");
-    assert_eq!(err.field, "rules[0].debounce");
+    .expect_err("a misspelt field");
+    assert_eq!(err.field, "rules[0].debounse");
     let aliased = parse_rules_yaml(&format!(
         "- name: a\n  target: default\n  template_id: {TEMPLATE_ID}\n  branches-ignore: [wip]\n  paths-ignore: ['docs/**']\n  tags-ignore: [x]\n"
     ))

@@ -68,6 +68,20 @@ CREATE TABLE jobs (
     run_status TEXT,
     run_status_at BIGINT,
     shadow_request TEXT,
+    -- Flow control (rendered per event from the rule).
+    debounce_key TEXT,
+    debounce_first_at BIGINT,
+    superseded_by TEXT,
+    concurrency_key TEXT,
+    max_running BIGINT,
+    on_busy TEXT,
+    ordered BIGINT NOT NULL DEFAULT 0,
+    -- Following the run: 1 once it is terminal (or lost, or overdue), freeing its slot.
+    run_terminal BIGINT NOT NULL DEFAULT 0,
+    triggered_at BIGINT,
+    run_checks BIGINT NOT NULL DEFAULT 0,
+    next_check_at BIGINT,
+    run_history TEXT,
     last_error TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
@@ -75,6 +89,9 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (status, next_attempt_at);
 CREATE INDEX jobs_delivery ON jobs (delivery_id);
+CREATE INDEX jobs_debounce ON jobs (rule_id, debounce_key, status);
+CREATE INDEX jobs_concurrency ON jobs (concurrency_key, status);
+CREATE INDEX jobs_follow ON jobs (status, run_terminal, next_check_at);
 
 CREATE TABLE job_attempts (
     job_id TEXT NOT NULL REFERENCES jobs (id),

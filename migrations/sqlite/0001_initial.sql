@@ -72,6 +72,20 @@ CREATE TABLE jobs (
     run_status TEXT,
     run_status_at INTEGER,
     shadow_request TEXT,                          -- what a shadow target would have sent
+    -- Flow control (rendered per event from the rule).
+    debounce_key TEXT,
+    debounce_first_at INTEGER,
+    superseded_by TEXT,
+    concurrency_key TEXT,
+    max_running INTEGER,
+    on_busy TEXT,
+    ordered INTEGER NOT NULL DEFAULT 0,
+    -- Following the run: 1 once it is terminal (or lost, or overdue), freeing its slot.
+    run_terminal INTEGER NOT NULL DEFAULT 0,
+    triggered_at INTEGER,
+    run_checks INTEGER NOT NULL DEFAULT 0,
+    next_check_at INTEGER,
+    run_history TEXT,                             -- JSON: [{"status", "at"}] as the run went
     last_error TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
@@ -79,6 +93,9 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_due ON jobs (status, next_attempt_at);
 CREATE INDEX jobs_delivery ON jobs (delivery_id);
+CREATE INDEX jobs_debounce ON jobs (rule_id, debounce_key, status);
+CREATE INDEX jobs_concurrency ON jobs (concurrency_key, status);
+CREATE INDEX jobs_follow ON jobs (status, run_terminal, next_check_at);
 
 CREATE TABLE job_attempts (
     job_id TEXT NOT NULL REFERENCES jobs (id),

@@ -17,8 +17,11 @@ use super::error::ApiError;
 use super::AppState;
 use crate::config::Source;
 use crate::event::{self, Event};
-use crate::rules::{self, EvalInput, Routing, TraceEntry};
-use crate::store::{self, CommitError, Committed, Dedupe, DeliveryOutcome, NewDelivery, NewJob};
+use crate::rules::{self, EvalInput, Match, Routing, TraceEntry};
+use crate::store::{
+    CommitError, Committed, Dedupe, DeliveryOutcome, JobConcurrency, JobDebounce, NewDelivery,
+    NewJob,
+};
 
 pub async fn receive(
     State(app): State<AppState>,
@@ -30,7 +33,7 @@ pub async fn receive(
         .sources
         .get(&source_name)
         .ok_or(ApiError::UnknownSource)?;
-    let received_at_ms = store::now_ms();
+    let received_at_ms = app.clock.now_ms();
     let body = read_body(body, app.max_body_bytes).await?;
 
     if let Err(rejection) = source
@@ -159,26 +162,46 @@ fn route(
 
 /// One trigger job per matching rule, each with its own idempotency key.
 pub fn jobs_for(routing: &Routing<'_>) -> Vec<NewJob> {
-    routing
-        .matches
-        .iter()
-        .map(|(rule, run_config)| {
-            let (target_kind, target_id) = match rule.target() {
-                rules::TriggerTarget::Template(id) => ("template", id),
-                rules::TriggerTarget::Snapshot(id) => ("snapshot", id),
-            };
-            NewJob {
-                id: Uuid::new_v4(),
-                rule_id: rule.id,
-                rule_version: rule.version,
-                idempotency_key: Uuid::new_v4(),
-                target: rule.spec.target.clone(),
-                target_kind,
-                target_id,
-                run_config: run_config.to_string(),
-            }
-        })
-        .collect()
+    routing.matches.iter().map(job_for).collect()
+}
+
+fn job_for(matched: &Match<'_>) -> NewJob {
+    let rule = matched.rule;
+    let (target_kind, target_id) = match rule.target() {
+        rules::TriggerTarget::Template(id) => ("template", id),
+        rules::TriggerTarget::Snapshot(id) => ("snapshot", id),
+    };
+    let flow = &matched.flow;
+    // A key left empty in the rule means one key for the whole rule.
+    let scoped = |key: &str| {
+        if key.is_empty() {
+            rule.spec.name.clone()
+        } else {
+            key.to_owned()
+        }
+    };
+    NewJob {
+        id: Uuid::new_v4(),
+        rule_id: rule.id,
+        rule_version: rule.version,
+        rule_name: rule.spec.name.clone(),
+        idempotency_key: Uuid::new_v4(),
+        target: rule.spec.target.clone(),
+        target_kind,
+        target_id,
+        run_config: matched.run_config.to_string(),
+        debounce: flow.debounce.as_ref().map(|d| JobDebounce {
+            key: d.key.clone(),
+            window_ms: d.window.as_millis() as i64,
+            max_wait_ms: d.max_wait.as_millis() as i64,
+        }),
+        concurrency: flow.concurrency.as_ref().map(|c| JobConcurrency {
+            key: scoped(&c.key),
+            max_running: i64::from(c.max_running),
+            on_busy: c.on_busy.as_str(),
+        }),
+        ordered: flow.ordered,
+    }
 }
 
 fn dedupe_for(source: &Source, has_delivery_id: bool) -> Dedupe {

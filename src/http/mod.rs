@@ -39,6 +39,8 @@ pub struct AppState {
     pub job_wake: Arc<tokio::sync::Notify>,
     /// The ZenML clients of every target, shared with the worker.
     pub targets: Arc<HashMap<String, TargetClient>>,
+    /// What "now" is (tests move it).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::error::RuleError;
 use super::filters::{Filter, PathFilter, RefFilters};
+use super::flow::FlowTemplate;
 use super::predicate::CompiledPredicate;
 use super::spec::RuleSpec;
 use super::template::RunConfigTemplate;
@@ -40,6 +41,7 @@ pub(crate) struct Matchers {
     pub paths: Option<PathFilter>,
     pub when: Vec<CompiledPredicate>,
     pub run_config: RunConfigTemplate,
+    pub flow: FlowTemplate,
 }
 
 impl CompiledRule {
@@ -120,6 +122,7 @@ impl CompiledRule {
             .map(|(index, p)| CompiledPredicate::compile(&format!("when[{index}]"), p))
             .collect::<Result<Vec<_>, _>>()?;
         let run_config = RunConfigTemplate::compile(&spec.run_config)?;
+        let flow = FlowTemplate::compile(&spec.debounce, &spec.concurrency, spec.ordered)?;
         Ok(CompiledRule {
             id,
             version,
@@ -130,6 +133,7 @@ impl CompiledRule {
                 paths,
                 when,
                 run_config,
+                flow,
             },
             spec,
         })

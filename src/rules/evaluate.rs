@@ -60,6 +60,15 @@ impl CompiledRule {
         }
     }
 
+    /// Renders the flow-control keys of a match.
+    pub fn render_flow(&self, input: &EvalInput<'_>) -> Result<super::flow::Flow, String> {
+        self.matchers.flow.render(&RenderInput {
+            source: input.source,
+            event: input.event,
+            payload: input.payload,
+        })
+    }
+
     fn filter(&self, input: &EvalInput<'_>) -> Result<Option<String>, Rejection> {
         let spec = &self.spec;
         let event = input.event;

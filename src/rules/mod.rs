@@ -9,6 +9,7 @@ mod compile;
 mod error;
 mod evaluate;
 mod filters;
+mod flow;
 mod glob;
 mod predicate;
 mod spec;
@@ -18,7 +19,8 @@ mod trace;
 pub use compile::{Catalog, CompiledRule, TriggerTarget};
 pub use error::RuleError;
 pub use evaluate::{EvalInput, Verdict};
+pub use flow::{Concurrency, ConcurrencySpec, Debounce, DebounceSpec, Flow, OnBusy};
 pub use spec::{
     check_unique_names, parse_rule_json, parse_rules_yaml, PathsUnknown, Predicate, RuleSpec,
 };
-pub use trace::{route, Outcome, Routing, TraceEntry};
+pub use trace::{route, Match, Outcome, Routing, TraceEntry};

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::error::RuleError;
+use super::flow::{ConcurrencySpec, DebounceSpec};
 
 /// One routing rule as the user wrote it. Field names are pinned: the same in YAML files
 /// and in the JSON API. GitHub's dashed spellings of the `*_ignore` fields are accepted.
@@ -71,6 +72,19 @@ pub struct RuleSpec {
     /// Rendered per event; string leaves are minijinja templates.
     #[serde(default = "empty_object")]
     pub run_config: Value,
+    /// Matching events less than `window` apart (per rendered key) trigger once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce: Option<DebounceSpec>,
+    /// At most `max_running` runs in flight per rendered key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySpec>,
+    /// Jobs of one concurrency key start in delivery order, also across retries.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ordered: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn enabled_by_default() -> bool {
@@ -279,7 +293,7 @@ mod tests {
     #[test]
     fn json_unknown_field_is_named() {
         let err =
-            parse_rule_json(r#"{"name":"a","target":"t","debounce":"5s"}"#).expect_err("unknown");
-        assert_eq!(err.field, "debounce");
+            parse_rule_json(r#"{"name":"a","target":"t","debounse":"5s"}"#).expect_err("unknown");
+        assert_eq!(err.field, "debounse");
     }
 }

@@ -170,7 +170,7 @@ impl RunConfigTemplate {
     }
 }
 
-fn environment() -> Environment<'static> {
+pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // A run config value is data, not a file: keep a trailing newline the author wrote.

@@ -6,6 +6,29 @@ use uuid::Uuid;
 
 use super::compile::CompiledRule;
 use super::evaluate::{EvalInput, Verdict};
+use super::flow::Flow;
+
+/// Says in the trace what flow control will do with a match.
+fn flow_note(flow: &Flow) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(d) = &flow.debounce {
+        parts.push(format!(
+            "debounced by key \"{}\" (window {})",
+            d.key,
+            humantime::format_duration(d.window)
+        ));
+    }
+    if let Some(c) = &flow.concurrency {
+        parts.push(format!(
+            "at most {} running for key \"{}\" ({}{})",
+            c.max_running,
+            c.key,
+            c.on_busy.as_str(),
+            if flow.ordered { ", in order" } else { "" }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
 
 /// The kind of a rule's verdict, as stored in a trace.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +38,8 @@ pub enum Outcome {
     Rejected,
     RenderFailed,
     Disabled,
+    /// Matched, then debounced: a later event's job replaced this one's.
+    Superseded,
 }
 
 /// One line of a delivery's trace.
@@ -59,13 +84,21 @@ impl TraceEntry {
     }
 }
 
+/// One rule that matched, with what it renders to.
+#[derive(Debug, Clone)]
+pub struct Match<'r> {
+    pub rule: &'r CompiledRule,
+    pub run_config: Value,
+    pub flow: Flow,
+}
+
 /// The result of routing one delivery.
 #[derive(Debug, Clone)]
 pub struct Routing<'r> {
     /// One entry per rule, in the rules' order.
     pub trace: Vec<TraceEntry>,
-    /// The rules that matched, each with its rendered run config.
-    pub matches: Vec<(&'r CompiledRule, Value)>,
+    /// The rules that matched, each with its rendered run config and flow keys.
+    pub matches: Vec<Match<'r>>,
 }
 
 /// Evaluates every rule (in the given order), returning the trace and the matches. A rule
@@ -76,10 +109,30 @@ pub fn route<'r>(rules: &'r [CompiledRule], input: &EvalInput<'_>) -> Routing<'r
         matches: Vec::new(),
     };
     for rule in rules {
-        let verdict = rule.evaluate(input);
-        routing.trace.push(TraceEntry::new(rule, &verdict));
+        let mut verdict = rule.evaluate(input);
+        let mut flow = Flow::default();
+        if let Verdict::Matched { .. } = verdict {
+            match rule.render_flow(input) {
+                Ok(rendered) => flow = rendered,
+                // A key that cannot render is a render failure like any other.
+                Err(reason) => verdict = Verdict::RenderFailed { reason },
+            }
+        }
+        let mut entry = TraceEntry::new(rule, &verdict);
+        if let Some(note) = flow_note(&flow) {
+            entry.reason = if entry.reason == "matched" {
+                format!("matched; {note}")
+            } else {
+                format!("{}; {note}", entry.reason)
+            };
+        }
+        routing.trace.push(entry);
         if let Verdict::Matched { run_config, .. } = verdict {
-            routing.matches.push((rule, run_config));
+            routing.matches.push(Match {
+                rule,
+                run_config,
+                flow,
+            });
         }
     }
     routing

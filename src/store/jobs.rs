@@ -35,9 +35,32 @@ pub struct JobRow {
     pub run_status: Option<String>,
     pub run_status_at: Option<i64>,
     pub shadow_request: Option<String>,
+    pub debounce_key: Option<String>,
+    pub debounce_first_at: Option<i64>,
+    pub superseded_by: Option<String>,
+    pub concurrency_key: Option<String>,
+    pub max_running: Option<i64>,
+    pub on_busy: Option<String>,
+    pub ordered: i64,
+    pub run_terminal: i64,
+    pub triggered_at: Option<i64>,
+    pub run_checks: i64,
+    pub next_check_at: Option<i64>,
+    pub run_history: Option<String>,
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// What following a triggered run found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunUpdate {
+    /// ZenML's status, or `lost` / `overdue`.
+    pub status: String,
+    /// The run has ended (or is given up on): its concurrency slot frees.
+    pub terminal: bool,
+    /// When to look again (ignored once terminal).
+    pub next_check_at: i64,
 }
 
 /// One call to ZenML for a job, kept for operators.
@@ -97,16 +120,20 @@ pub struct Attempt {
 /// What an operator's cancel or retry came to.
 #[derive(Debug, Clone)]
 pub enum JobAction {
-    Done(JobRow),
+    Done(Box<JobRow>),
     /// The job exists but is in a status that does not allow it.
     NotAllowed(String),
     NotFound,
 }
 
+/// A triggered run is followed from now on; a shadowed job has no run to follow.
 pub(super) const FINISH: &str = "UPDATE jobs SET status = $3, attempts = attempts + $4, \
      busy_since = $5, next_attempt_at = $6, uncertain = $7, run_id = COALESCE($8, run_id), \
      run_name = COALESCE($9, run_name), shadow_request = COALESCE($10, shadow_request), \
      last_error = $11, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, \
+     triggered_at = CASE WHEN $3 = 'succeeded' THEN $12 ELSE triggered_at END, \
+     next_check_at = CASE WHEN $3 = 'succeeded' THEN $12 ELSE next_check_at END, \
+     run_terminal = CASE WHEN $3 = 'succeeded' THEN 0 ELSE 1 END, \
      updated_at = $12 WHERE id = $1 AND lease_token = $2 AND status = 'running'";
 
 pub(super) const RECORD_ATTEMPT: &str = "INSERT INTO job_attempts \
@@ -139,18 +166,88 @@ pub(super) const LIST: &str = "SELECT * FROM jobs WHERE (CAST($1 AS TEXT) IS NUL
      AND (CAST($2 AS BIGINT) IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
      ORDER BY created_at DESC, id DESC LIMIT $4";
 
-/// A replayed delivery's jobs are the next generation of each (delivery, rule).
-pub(super) const INSERT_GENERATION: &str = "INSERT INTO jobs (id, delivery_id, delivery_seq, \
-     rule_id, rule_version, generation, idempotency_key, target, target_kind, target_id, \
-     run_config, status, attempts, next_attempt_at, created_at, updated_at) \
+pub(super) const INSERT_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, \
+     rule_version, generation, idempotency_key, target, target_kind, target_id, run_config, \
+     status, attempts, next_attempt_at, debounce_key, debounce_first_at, concurrency_key, \
+     max_running, on_busy, ordered, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(generation), 0) + 1 FROM jobs \
-     WHERE delivery_id = $2 AND rule_id = $4), $6, $7, $8, $9, $10, 'queued', 0, $11, $11, $11) \
-     RETURNING *";
+     WHERE delivery_id = $2 AND rule_id = $4), $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, \
+     $14, $15, $16, $17, $18, $18) RETURNING *";
+
+/// Jobs of a debounce burst not started yet.
+pub(super) const DEBOUNCED: &str = "SELECT * FROM jobs WHERE rule_id = $1 AND debounce_key = $2 \
+     AND status = 'queued' ORDER BY delivery_seq";
+
+pub(super) const SUPERSEDE: &str = "UPDATE jobs SET status = 'superseded', superseded_by = $2, \
+     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $3 \
+     WHERE id = $1 AND status IN ('queued', 'held')";
+
+/// Due jobs under a concurrency key, oldest delivery first.
+pub(super) const FLOW_CANDIDATES: &str = "SELECT * FROM jobs WHERE concurrency_key IS NOT NULL \
+     AND status IN ('queued', 'retrying', 'held') AND next_attempt_at <= $1 \
+     ORDER BY delivery_seq LIMIT 500";
+
+/// Runs in flight for a key: claimed and calling ZenML, or triggered and not yet ended.
+pub(super) const IN_FLIGHT: &str = "SELECT COUNT(*) FROM jobs WHERE concurrency_key = $1 \
+     AND (status = 'running' OR (status = 'succeeded' AND run_terminal = 0))";
+
+/// The first job of a key that has not started: in an ordered key, only it may start.
+pub(super) const FIRST_WAITING: &str = "SELECT MIN(delivery_seq) FROM jobs \
+     WHERE concurrency_key = $1 AND status IN ('queued', 'retrying', 'held')";
+
+pub(super) const CLAIM_ONE: &str = "UPDATE jobs SET status = 'running', lease_owner = $2, \
+     lease_token = $3, lease_expires_at = $4, updated_at = $5 \
+     WHERE id = $1 AND status IN ('queued', 'retrying', 'held') RETURNING *";
+
+pub(super) const HOLD: &str = "UPDATE jobs SET status = 'held', updated_at = $2 \
+     WHERE id = $1 AND status <> 'held'";
+
+pub(super) const SKIP: &str =
+    "UPDATE jobs SET status = 'skipped', last_error = $2, updated_at = $3 \
+     WHERE id = $1";
+
+pub(super) const RECORD_RUN: &str = "UPDATE jobs SET run_status = $3, \
+     run_status_at = CASE WHEN run_status IS NULL OR run_status <> $3 THEN $6 ELSE run_status_at END, \
+     run_history = $4, run_terminal = $5, run_checks = run_checks + 1, next_check_at = $7, \
+     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $6 \
+     WHERE id = $1 AND lease_token = $2 AND status = 'succeeded'";
+
+/// The trace line a debounced delivery gets when a later event's job replaces its own.
+pub(super) fn superseded_trace(trace: &str, job: &JobRow, by: &str, rule_name: &str) -> String {
+    let mut entries: Vec<serde_json::Value> = serde_json::from_str(trace).unwrap_or_default();
+    entries.push(serde_json::json!({
+        "rule_id": job.rule_id,
+        "rule": rule_name,
+        "version": job.rule_version,
+        "outcome": "superseded",
+        "filter": "debounce",
+        "reason": format!(
+            "debounce: job {} was superseded by job {by}, from a later event with the same key",
+            job.id
+        ),
+    }));
+    serde_json::Value::Array(entries).to_string()
+}
+
+/// A run's history with `status` appended when it changed.
+pub(super) fn run_history(job: &JobRow, status: &str, now_ms: i64) -> String {
+    let mut history: Vec<serde_json::Value> = job
+        .run_history
+        .as_deref()
+        .and_then(|h| serde_json::from_str(h).ok())
+        .unwrap_or_default();
+    if job.run_status.as_deref() != Some(status) {
+        history.push(serde_json::json!({ "status": status, "at": now_ms }));
+    }
+    serde_json::Value::Array(history).to_string()
+}
 
 /// Expands the shared job methods as inherent `*_impl` methods of a store type; the
-/// trait implementation delegates to them.
+/// trait implementation delegates to them. `$claim_sql` claims plain jobs (and expired
+/// leases) in one statement; `$flow_lock` serialises flow-controlled claims across
+/// processes; `$follow_sql` claims triggered runs to follow.
 macro_rules! job_queries {
-    ($store:ty, $claim_sql:expr) => {
+    ($store:ty, $conn:ty, $claim_sql:expr, $flow_lock:expr, $follow_sql:expr) => {
         impl $store {
             async fn claim_jobs_impl(
                 &self,
@@ -160,7 +257,231 @@ macro_rules! job_queries {
                 limit: i64,
             ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
-                let jobs = sqlx::query_as::<_, $crate::store::JobRow>($claim_sql)
+                let mut jobs = sqlx::query_as::<_, $crate::store::JobRow>($claim_sql)
+                    .bind(owner)
+                    .bind(now_ms)
+                    .bind(now_ms + lease_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let room = limit - jobs.len() as i64;
+                if room > 0 {
+                    sqlx::query($flow_lock).execute(&mut *tx).await?;
+                    let flow =
+                        Self::claim_flow_jobs(&mut tx, owner, now_ms, lease_ms, room).await?;
+                    jobs.extend(flow);
+                }
+                tx.commit().await?;
+                Ok(jobs)
+            }
+
+            /// Claims due jobs under concurrency keys while their keys have free slots
+            /// (and, in ordered keys, only the first waiting job); the others are held,
+            /// skipped or superseded as their rule says.
+            async fn claim_flow_jobs(
+                conn: &mut $conn,
+                owner: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                room: i64,
+            ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                use $crate::store::JobRow;
+                let candidates: Vec<JobRow> = sqlx::query_as(sql::FLOW_CANDIDATES)
+                    .bind(now_ms)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut by_key: std::collections::BTreeMap<String, Vec<JobRow>> =
+                    std::collections::BTreeMap::new();
+                for job in candidates {
+                    let key = job.concurrency_key.clone().unwrap_or_default();
+                    by_key.entry(key).or_default().push(job);
+                }
+                let mut claimed = Vec::new();
+                for (key, waiting) in by_key {
+                    let in_flight: i64 = sqlx::query_scalar(sql::IN_FLIGHT)
+                        .bind(&key)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    // The newest job's rule version decides the limit.
+                    let newest = waiting.last().cloned();
+                    let max_running = newest.as_ref().and_then(|j| j.max_running).unwrap_or(1);
+                    let mut free = (max_running - in_flight).max(0);
+                    let first_waiting: Option<i64> = if waiting.iter().any(|j| j.ordered != 0) {
+                        sqlx::query_scalar(sql::FIRST_WAITING)
+                            .bind(&key)
+                            .fetch_one(&mut *conn)
+                            .await?
+                    } else {
+                        None
+                    };
+                    let mut blocked = Vec::new();
+                    for job in waiting {
+                        let in_turn = job.ordered == 0 || first_waiting == Some(job.delivery_seq);
+                        let can_claim = free > 0 && in_turn && (claimed.len() as i64) < room;
+                        if can_claim {
+                            let token = uuid::Uuid::new_v4().simple().to_string();
+                            let row: Option<JobRow> = sqlx::query_as(sql::CLAIM_ONE)
+                                .bind(&job.id)
+                                .bind(owner)
+                                .bind(token)
+                                .bind(now_ms + lease_ms)
+                                .bind(now_ms)
+                                .fetch_optional(&mut *conn)
+                                .await?;
+                            if let Some(row) = row {
+                                claimed.push(row);
+                                free -= 1;
+                            }
+                        } else if free == 0 || !in_turn {
+                            blocked.push(job);
+                        }
+                    }
+                    Self::park(conn, blocked, &key, in_flight, now_ms).await?;
+                }
+                Ok(claimed)
+            }
+
+            /// Jobs that must wait for a slot (or their turn): held, skipped or
+            /// superseded, per the rule's `on_busy`.
+            async fn park(
+                conn: &mut $conn,
+                blocked: Vec<$crate::store::JobRow>,
+                key: &str,
+                in_flight: i64,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                let newest_replacing = blocked
+                    .iter()
+                    .rev()
+                    .find(|j| j.on_busy.as_deref() == Some("replace"))
+                    .map(|j| j.id.clone());
+                for job in &blocked {
+                    match job.on_busy.as_deref() {
+                        Some("skip") => {
+                            let reason = format!(
+                                "skipped: {in_flight} run(s) already in flight for concurrency key \"{key}\""
+                            );
+                            sqlx::query(sql::SKIP)
+                                .bind(&job.id)
+                                .bind(reason)
+                                .bind(now_ms)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                        Some("replace") if newest_replacing.as_deref() != Some(job.id.as_str()) => {
+                            // Only jobs never sent are replaced; a retrying one keeps its turn.
+                            if job.status != "retrying" {
+                                sqlx::query(sql::SUPERSEDE)
+                                    .bind(&job.id)
+                                    .bind(newest_replacing.as_deref())
+                                    .bind(now_ms)
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                        _ => {
+                            if job.status != "retrying" {
+                                sqlx::query(sql::HOLD)
+                                    .bind(&job.id)
+                                    .bind(now_ms)
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+
+            /// Inserts a delivery's jobs (the next generation of each rule's), applying
+            /// debounce: a waiting job of the same rule and key is superseded by the new
+            /// one, which inherits the burst's start and waits its window again.
+            async fn insert_delivery_jobs(
+                conn: &mut $conn,
+                delivery_id: &str,
+                delivery_seq: i64,
+                jobs: &[$crate::store::NewJob],
+                now_ms: i64,
+            ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                use $crate::store::JobRow;
+                let mut rows = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    let id = job.id.to_string();
+                    let mut next_attempt_at = now_ms;
+                    let mut first_at = None;
+                    if let Some(debounce) = &job.debounce {
+                        let burst: Vec<JobRow> = sqlx::query_as(sql::DEBOUNCED)
+                            .bind(job.rule_id.to_string())
+                            .bind(&debounce.key)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        let started = burst
+                            .iter()
+                            .filter_map(|j| j.debounce_first_at)
+                            .min()
+                            .unwrap_or(now_ms);
+                        for earlier in &burst {
+                            sqlx::query(sql::SUPERSEDE)
+                                .bind(&earlier.id)
+                                .bind(&id)
+                                .bind(now_ms)
+                                .execute(&mut *conn)
+                                .await?;
+                            let trace: Option<String> =
+                                sqlx::query_scalar("SELECT trace FROM deliveries WHERE id = $1")
+                                    .bind(&earlier.delivery_id)
+                                    .fetch_optional(&mut *conn)
+                                    .await?;
+                            if let Some(trace) = trace {
+                                sqlx::query("UPDATE deliveries SET trace = $2 WHERE id = $1")
+                                    .bind(&earlier.delivery_id)
+                                    .bind(sql::superseded_trace(&trace, earlier, &id, &job.rule_name))
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                        }
+                        next_attempt_at =
+                            (now_ms + debounce.window_ms).min(started + debounce.max_wait_ms);
+                        first_at = Some(started);
+                    }
+                    let row: JobRow = sqlx::query_as(sql::INSERT_JOB)
+                        .bind(&id)
+                        .bind(delivery_id)
+                        .bind(delivery_seq)
+                        .bind(job.rule_id.to_string())
+                        .bind(job.rule_version)
+                        .bind(job.idempotency_key.to_string())
+                        .bind(&job.target)
+                        .bind(job.target_kind)
+                        .bind(job.target_id.to_string())
+                        .bind(&job.run_config)
+                        .bind(next_attempt_at)
+                        .bind(job.debounce.as_ref().map(|d| d.key.clone()))
+                        .bind(first_at)
+                        .bind(job.concurrency.as_ref().map(|c| c.key.clone()))
+                        .bind(job.concurrency.as_ref().map(|c| c.max_running))
+                        .bind(job.concurrency.as_ref().map(|c| c.on_busy))
+                        .bind(i64::from(job.ordered))
+                        .bind(now_ms)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    rows.push(row);
+                }
+                Ok(rows)
+            }
+
+            async fn claim_follows_impl(
+                &self,
+                owner: &str,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let jobs = sqlx::query_as::<_, $crate::store::JobRow>($follow_sql)
                     .bind(owner)
                     .bind(now_ms)
                     .bind(now_ms + lease_ms)
@@ -169,6 +490,36 @@ macro_rules! job_queries {
                     .await?;
                 tx.commit().await?;
                 Ok(jobs)
+            }
+
+            async fn record_run_impl(
+                &self,
+                job: &$crate::store::JobRow,
+                update: &$crate::store::RunUpdate,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let Some(token) = job.lease_token.as_deref() else {
+                    return Ok(false);
+                };
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query($crate::store::jobs::RECORD_RUN)
+                    .bind(&job.id)
+                    .bind(token)
+                    .bind(&update.status)
+                    .bind($crate::store::jobs::run_history(job, &update.status, now_ms))
+                    .bind(i64::from(update.terminal))
+                    .bind(now_ms)
+                    .bind(update.next_check_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if updated && update.terminal && job.concurrency_key.is_some() {
+                    // A slot freed: held jobs of every replica may start.
+                    self.notify_jobs(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(updated)
             }
 
             async fn renew_lease_impl(
@@ -373,27 +724,9 @@ macro_rules! job_queries {
                 now_ms: i64,
             ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
                 let mut tx = self.begin_write().await?;
-                let mut rows = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    rows.push(
-                        sqlx::query_as::<_, $crate::store::JobRow>(
-                            $crate::store::jobs::INSERT_GENERATION,
-                        )
-                        .bind(job.id.to_string())
-                        .bind(delivery_id)
-                        .bind(delivery_seq)
-                        .bind(job.rule_id.to_string())
-                        .bind(job.rule_version)
-                        .bind(job.idempotency_key.to_string())
-                        .bind(&job.target)
-                        .bind(job.target_kind)
-                        .bind(job.target_id.to_string())
-                        .bind(&job.run_config)
-                        .bind(now_ms)
-                        .fetch_one(&mut *tx)
-                        .await?,
-                    );
-                }
+                let rows =
+                    Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms)
+                        .await?;
                 self.notify_jobs(&mut tx).await?;
                 tx.commit().await?;
                 Ok(rows)
@@ -406,7 +739,7 @@ macro_rules! job_queries {
             ) -> Result<$crate::store::JobAction, $crate::store::StoreError> {
                 use $crate::store::JobAction;
                 Ok(match changed {
-                    Some(row) => JobAction::Done(row),
+                    Some(row) => JobAction::Done(Box::new(row)),
                     None => match self.get_job_impl(id).await? {
                         Some(row) => JobAction::NotAllowed(row.status),
                         None => JobAction::NotFound,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use jobs::{Attempt, AttemptRow, JobAction, JobOutcome, JobRow};
+pub use jobs::{Attempt, AttemptRow, JobAction, JobOutcome, JobRow, RunUpdate};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{CommitError, CommitQueue};
@@ -79,6 +79,30 @@ pub struct NewJob {
     pub target_id: Uuid,
     /// JSON object: the rendered run configuration.
     pub run_config: String,
+    /// The rule's name, for the trace of deliveries this job supersedes.
+    pub rule_name: String,
+    pub debounce: Option<JobDebounce>,
+    pub concurrency: Option<JobConcurrency>,
+    /// Jobs of the concurrency key start in delivery order.
+    pub ordered: bool,
+}
+
+/// A debounced job waits `window` for a later event of its key to replace it, but no
+/// longer than `max_wait` after the first event of the burst.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobDebounce {
+    pub key: String,
+    pub window_ms: i64,
+    pub max_wait_ms: i64,
+}
+
+/// At most `max_running` runs in flight per key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConcurrency {
+    pub key: String,
+    pub max_running: i64,
+    /// `queue`, `skip` or `replace`.
+    pub on_busy: &'static str,
 }
 
 /// A verified, parsed and routed delivery, ready to be committed with its jobs.
@@ -310,6 +334,23 @@ pub trait Store: Send + Sync + 'static {
         jobs: &[NewJob],
         now_ms: i64,
     ) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Claims triggered runs that are due for a look (following them to their end).
+    async fn claim_follows(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Records what following a run found, fenced by the follow lease.
+    async fn record_run(
+        &self,
+        job: &JobRow,
+        update: &RunUpdate,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Notifications on `channel` from other processes sharing the database, or `None`
     /// where one process owns the database (SQLite).

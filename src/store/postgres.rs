@@ -13,7 +13,7 @@ use super::{
     delivery_query, now_ms, Channel, Committed, Dedupe, DeliveryFilter, DeliveryRow, JobRow,
     NewDelivery, PoolSettings, RuleRow, Store, StoreError,
 };
-use super::{Attempt, AttemptRow, JobAction, JobOutcome};
+use super::{Attempt, AttemptRow, JobAction, JobOutcome, RunUpdate};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -106,27 +106,14 @@ async fn commit_one(
             id: parse_id(&first)?,
         });
     };
-    for job in &delivery.jobs {
-        sqlx::query(
-            "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, rule_version, generation, \
-             idempotency_key, target, target_kind, target_id, run_config, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, 'queued', 0, $11, $11, $11)",
-        )
-        .bind(job.id.to_string())
-        .bind(delivery.id.to_string())
-        .bind(seq)
-        .bind(job.rule_id.to_string())
-        .bind(job.rule_version)
-        .bind(job.idempotency_key.to_string())
-        .bind(&job.target)
-        .bind(job.target_kind)
-        .bind(job.target_id.to_string())
-        .bind(&job.run_config)
-        .bind(delivery.received_at_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
+    PostgresStore::insert_delivery_jobs(
+        conn,
+        &delivery.id.to_string(),
+        seq,
+        &delivery.jobs,
+        delivery.received_at_ms,
+    )
+    .await?;
     Ok(Committed::Accepted {
         id: delivery.id,
         seq,
@@ -178,11 +165,7 @@ impl Store for PostgresStore {
             .zip(&results)
             .any(|(d, r)| !d.jobs.is_empty() && matches!(r, Committed::Accepted { .. }));
         if new_jobs {
-            // Delivered on commit: workers on every replica wake at once.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(Channel::Jobs.name())
-                .execute(&mut *tx)
-                .await?;
+            self.notify_jobs(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -421,6 +404,26 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn claim_follows(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.claim_follows_impl(owner, now_ms, lease_ms, limit)
+            .await
+    }
+
+    async fn record_run(
+        &self,
+        job: &JobRow,
+        update: &RunUpdate,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.record_run_impl(job, update, now_ms).await
+    }
+
     async fn subscribe(
         &self,
         channel: Channel,
@@ -481,12 +484,30 @@ async fn bump_rules_revision(conn: &mut PgConnection) -> Result<(), StoreError> 
 }
 
 /// SKIP LOCKED lets replicas claim side by side without waiting on each other's rows.
-/// A job whose lease expired was in flight: it is marked uncertain.
+/// Jobs under a concurrency key are claimed separately, under an advisory lock, since
+/// their slots are counted across replicas. A job whose lease expired was in flight: it
+/// is marked uncertain.
 const CLAIM: &str = "UPDATE jobs SET status = 'running', lease_owner = $1, \
      lease_token = gen_random_uuid()::text, lease_expires_at = $3, \
      uncertain = CASE WHEN status = 'running' THEN 1 ELSE uncertain END, updated_at = $2 \
-     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') \
+     AND next_attempt_at <= $2 AND concurrency_key IS NULL) \
      OR (status = 'running' AND lease_expires_at < $2) ORDER BY next_attempt_at, delivery_seq LIMIT $4 \
      FOR UPDATE SKIP LOCKED) RETURNING *";
 
-job_queries!(PostgresStore, CLAIM);
+/// Serialises claims of flow-controlled jobs across replicas (held to the commit).
+const FLOW_LOCK: &str = "SELECT pg_advisory_xact_lock(7355608)";
+
+const CLAIM_FOLLOW: &str = "UPDATE jobs SET lease_owner = $1, \
+     lease_token = gen_random_uuid()::text, lease_expires_at = $3 \
+     WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' AND run_terminal = 0 \
+     AND next_check_at <= $2 AND (lease_expires_at IS NULL OR lease_expires_at < $2) \
+     ORDER BY next_check_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *";
+
+job_queries!(
+    PostgresStore,
+    sqlx::PgConnection,
+    CLAIM,
+    FLOW_LOCK,
+    CLAIM_FOLLOW
+);

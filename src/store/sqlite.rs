@@ -13,7 +13,7 @@ use super::{
     delivery_query, now_ms, Channel, Committed, Dedupe, DeliveryFilter, DeliveryRow, JobRow,
     NewDelivery, PoolSettings, RuleRow, Store, StoreError,
 };
-use super::{Attempt, AttemptRow, JobAction, JobOutcome};
+use super::{Attempt, AttemptRow, JobAction, JobOutcome, RunUpdate};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -101,27 +101,14 @@ async fn commit_one(
             id: parse_id(&first)?,
         });
     };
-    for job in &delivery.jobs {
-        sqlx::query(
-            "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, rule_version, generation, \
-             idempotency_key, target, target_kind, target_id, run_config, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, 'queued', 0, ?11, ?11, ?11)",
-        )
-        .bind(job.id.to_string())
-        .bind(delivery.id.to_string())
-        .bind(seq)
-        .bind(job.rule_id.to_string())
-        .bind(job.rule_version)
-        .bind(job.idempotency_key.to_string())
-        .bind(&job.target)
-        .bind(job.target_kind)
-        .bind(job.target_id.to_string())
-        .bind(&job.run_config)
-        .bind(delivery.received_at_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
+    SqliteStore::insert_delivery_jobs(
+        conn,
+        &delivery.id.to_string(),
+        seq,
+        &delivery.jobs,
+        delivery.received_at_ms,
+    )
+    .await?;
     Ok(Committed::Accepted {
         id: delivery.id,
         seq,
@@ -415,6 +402,26 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_follows(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        self.claim_follows_impl(owner, now_ms, lease_ms, limit)
+            .await
+    }
+
+    async fn record_run(
+        &self,
+        job: &JobRow,
+        update: &RunUpdate,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.record_run_impl(job, update, now_ms).await
+    }
+
     async fn subscribe(
         &self,
         _channel: Channel,
@@ -445,12 +452,28 @@ async fn bump_rules_revision(conn: &mut SqliteConnection) -> Result<(), StoreErr
 }
 
 /// SQLite has no row locks: the IMMEDIATE transaction around the claim serialises
-/// claimers, and the UPDATE ... RETURNING takes the due rows in one statement.
+/// claimers, and the UPDATE ... RETURNING takes the due rows in one statement. Jobs under
+/// a concurrency key are claimed separately (their slots are counted first); an expired
+/// lease is reclaimed whatever the job, marked uncertain.
 const CLAIM: &str = "UPDATE jobs SET status = 'running', lease_owner = $1, \
      lease_token = lower(hex(randomblob(16))), lease_expires_at = $3, \
      uncertain = CASE WHEN status = 'running' THEN 1 ELSE uncertain END, updated_at = $2 \
-     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+     WHERE id IN (SELECT id FROM jobs WHERE (status IN ('queued', 'retrying') \
+     AND next_attempt_at <= $2 AND concurrency_key IS NULL) \
      OR (status = 'running' AND lease_expires_at < $2) ORDER BY next_attempt_at, delivery_seq LIMIT $4) \
      RETURNING *";
 
-job_queries!(SqliteStore, CLAIM);
+/// Triggered runs due for a look, not being looked at by another worker.
+const CLAIM_FOLLOW: &str = "UPDATE jobs SET lease_owner = $1, \
+     lease_token = lower(hex(randomblob(16))), lease_expires_at = $3 \
+     WHERE id IN (SELECT id FROM jobs WHERE status = 'succeeded' AND run_terminal = 0 \
+     AND next_check_at <= $2 AND (lease_expires_at IS NULL OR lease_expires_at < $2) \
+     ORDER BY next_check_at LIMIT $4) RETURNING *";
+
+job_queries!(
+    SqliteStore,
+    sqlx::SqliteConnection,
+    CLAIM,
+    "SELECT 1",
+    CLAIM_FOLLOW
+);

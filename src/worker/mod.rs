@@ -5,9 +5,13 @@
 //! the new holder's result. New jobs wake the worker at once (in process, and through
 //! LISTEN/NOTIFY across Postgres replicas); a slow poll is only the fallback.
 
+mod follow;
+mod rate;
 mod retry;
 mod trigger;
 
+pub use follow::TERMINAL;
+pub use rate::RateLimiter;
 pub use retry::delay as retry_delay;
 pub use trigger::{job_tag, request_for};
 
@@ -19,26 +23,35 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{Target, WorkerSettings};
-use crate::store::{self, Attempt, Channel, JobOutcome, JobRow, Store};
+use crate::store::{Attempt, Channel, JobOutcome, JobRow, Store};
 use crate::zenml::ZenmlClient;
 
 /// How jobs of one target are sent.
-pub enum TargetClient {
+pub struct TargetClient {
+    pub client: ZenmlClient,
     /// No calls: the job records the request it would have sent.
-    Shadow(ZenmlClient),
-    Live(ZenmlClient),
+    pub shadow: bool,
+    limiter: Option<RateLimiter>,
 }
 
 impl TargetClient {
     pub fn for_target(target: &Target) -> anyhow::Result<TargetClient> {
         let client =
             ZenmlClient::new(target).map_err(|e| anyhow::anyhow!("target {}: {e}", target.name))?;
-        Ok(if target.shadow {
-            TargetClient::Shadow(client)
-        } else {
-            TargetClient::Live(client)
+        Ok(TargetClient {
+            client,
+            shadow: target.shadow,
+            limiter: target
+                .rate_limit
+                .map(|(count, per)| RateLimiter::new(count, per)),
         })
+    }
+
+    /// The client of a target that makes calls.
+    pub fn live(&self) -> Option<&ZenmlClient> {
+        (!self.shadow).then_some(&self.client)
     }
 }
 
@@ -47,6 +60,14 @@ struct Context {
     targets: Arc<HashMap<String, TargetClient>>,
     settings: WorkerSettings,
     owner: String,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+}
+
+impl Context {
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 pub struct Worker {
@@ -61,6 +82,7 @@ impl Worker {
         targets: Arc<HashMap<String, TargetClient>>,
         settings: WorkerSettings,
         wake: Arc<Notify>,
+        clock: Arc<dyn Clock>,
     ) -> Worker {
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Worker {
@@ -69,6 +91,8 @@ impl Worker {
                 targets,
                 settings,
                 owner,
+                clock,
+                wake: wake.clone(),
             }),
             wake,
         }
@@ -84,13 +108,14 @@ impl Worker {
             forward_notifications(store.clone(), self.wake.clone(), shutdown.clone());
         let lease_ms = settings.lease.as_millis() as i64;
         let mut in_flight: JoinSet<()> = JoinSet::new();
+        let follower = tokio::spawn(follow_runs(context.clone(), shutdown.clone()));
         tracing::info!(owner = %context.owner, concurrency = settings.concurrency, "worker started");
 
         while !shutdown.is_cancelled() {
             let free = settings.concurrency.saturating_sub(in_flight.len());
             if free > 0 {
                 match store
-                    .claim_jobs(&context.owner, store::now_ms(), lease_ms, free as i64)
+                    .claim_jobs(&context.owner, context.now_ms(), lease_ms, free as i64)
                     .await
                 {
                     Ok(jobs) => {
@@ -109,7 +134,7 @@ impl Worker {
                 }
             }
             let wait = match store.next_due().await {
-                Ok(Some(due)) => Duration::from_millis((due - store::now_ms()).max(0) as u64),
+                Ok(Some(due)) => Duration::from_millis((due - context.now_ms()).max(0) as u64),
                 Ok(None) => settings.poll,
                 Err(_) => Duration::from_secs(1),
             }
@@ -135,7 +160,8 @@ impl Worker {
             in_flight.abort_all();
             while in_flight.join_next().await.is_some() {}
         }
-        match store.release_leases(&context.owner, store::now_ms()).await {
+        let _ = follower.await;
+        match store.release_leases(&context.owner, context.now_ms()).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "jobs released back to the queue"),
             Err(error) => {
@@ -178,7 +204,7 @@ async fn process(context: Arc<Context>, job: JobRow) {
                 "the target {:?} is not configured: add [targets.{}] or change the rule",
                 job.target, job.target
             );
-            let now = store::now_ms();
+            let now = context.now_ms();
             (
                 JobOutcome::Dead {
                     counts: false,
@@ -192,15 +218,18 @@ async fn process(context: Arc<Context>, job: JobRow) {
                 },
             )
         }
-        Some(TargetClient::Shadow(client)) => shadow(client, &job),
-        Some(TargetClient::Live(client)) => {
+        Some(target) if target.shadow => shadow(&target.client, &job, context.now_ms()),
+        Some(target) => {
             let policy = trigger::Policy {
                 retry_schedule: &context.settings.retry_schedule,
                 max_attempts: context.settings.max_attempts,
                 busy_timeout: context.settings.busy_timeout,
             };
-            let call = trigger::attempt(client, &job, &policy, store::now_ms);
-            let renewal = keep_lease(store.as_ref(), &job, context.settings.lease);
+            if let Some(limiter) = &target.limiter {
+                limiter.acquire().await;
+            }
+            let call = trigger::attempt(&target.client, &job, &policy, || context.now_ms());
+            let renewal = keep_lease(&context, &job);
             tokio::pin!(call);
             tokio::select! {
                 result = &mut call => result,
@@ -215,7 +244,7 @@ async fn process(context: Arc<Context>, job: JobRow) {
     };
     crate::failpoint::hit("worker-after-zenml-answer");
     match store
-        .finish_job(&job, &outcome, Some(&attempt), store::now_ms())
+        .finish_job(&job, &outcome, Some(&attempt), context.now_ms())
         .await
     {
         Ok(true) => {
@@ -235,8 +264,7 @@ async fn process(context: Arc<Context>, job: JobRow) {
     }
 }
 
-fn shadow(client: &ZenmlClient, job: &JobRow) -> (JobOutcome, Attempt) {
-    let now = store::now_ms();
+fn shadow(client: &ZenmlClient, job: &JobRow, now: i64) -> (JobOutcome, Attempt) {
     match request_for(job) {
         Ok(request) => (
             JobOutcome::Shadowed {
@@ -265,16 +293,17 @@ fn shadow(client: &ZenmlClient, job: &JobRow) -> (JobOutcome, Attempt) {
 }
 
 /// Renews the job's lease every third of its length; returns when it is lost.
-async fn keep_lease(store: &dyn Store, job: &JobRow, lease: Duration) {
+async fn keep_lease(context: &Context, job: &JobRow) {
     let Some(token) = job.lease_token.as_deref() else {
         return;
     };
+    let lease = context.settings.lease;
     let mut ticker = tokio::time::interval(lease / 3);
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        let until = store::now_ms() + lease.as_millis() as i64;
-        match store.renew_lease(&job.id, token, until).await {
+        let until = context.now_ms() + lease.as_millis() as i64;
+        match context.store.renew_lease(&job.id, token, until).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id = %job.id, "lease lost");
@@ -282,6 +311,62 @@ async fn keep_lease(store: &dyn Store, job: &JobRow, lease: Duration) {
             }
             // A database hiccup: keep trying while the lease may still be ours.
             Err(error) => tracing::warn!(job_id = %job.id, %error, "cannot renew the lease"),
+        }
+    }
+}
+
+/// Follows triggered runs until `shutdown`: each due run is looked at once per round.
+async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
+    let settings = &context.settings;
+    let schedule = follow::Schedule {
+        first: settings.follow_interval,
+        max: settings.follow_max_interval,
+        deadline: settings.run_deadline,
+    };
+    let lease_ms = settings.lease.as_millis() as i64;
+    let pause = settings.follow_interval.min(settings.poll) / 2;
+    while !shutdown.is_cancelled() {
+        let due = context
+            .store
+            .claim_follows(
+                &context.owner,
+                context.now_ms(),
+                lease_ms,
+                settings.concurrency as i64,
+            )
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot claim runs to follow");
+                Vec::new()
+            });
+        let looks = due.into_iter().map(|job| {
+            let context = context.clone();
+            let schedule = &schedule;
+            async move {
+                let Some(client) = context.targets.get(&job.target).and_then(TargetClient::live) else {
+                    return;
+                };
+                let update = follow::look(client, &job, schedule, context.now_ms()).await;
+                let changed = job.run_status.as_deref() != Some(update.status.as_str());
+                match context.store.record_run(&job, &update, context.now_ms()).await {
+                    Ok(true) => {
+                        if changed {
+                            tracing::info!(job_id = %job.id, run_id = job.run_id.as_deref().unwrap_or(""), status = %update.status, "run status");
+                        }
+                        if update.terminal {
+                            // A concurrency slot may have freed.
+                            context.wake.notify_one();
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(job_id = %job.id, %error, "cannot record the run status"),
+                }
+            }
+        });
+        futures::future::join_all(looks).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(pause.max(Duration::from_millis(50))) => {}
         }
     }
 }

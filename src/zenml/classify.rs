@@ -100,7 +100,7 @@ pub(crate) fn transport(
     } else if error.is_timeout() {
         "no answer in time from"
     } else {
-        "the connection failed during"
+        "the connection broke during the request to"
     };
     let message = secrets.scrub(&format!("{what} {url}: {}", causes(error)));
     if error.is_connect() || !matches!(operation, Operation::Trigger(_)) {
@@ -152,6 +152,50 @@ impl Secrets {
         self.0.iter().fold(text.to_owned(), |text, secret| {
             text.replace(secret, "[REDACTED]")
         })
+    }
+
+    /// The same error with every message scrubbed: ZenML's own text included, in case
+    /// a server or proxy ever echoes what it was sent.
+    pub(crate) fn scrub_error(&self, error: TriggerError) -> TriggerError {
+        if self.0.is_empty() {
+            return error;
+        }
+        match error {
+            TriggerError::Unreachable { message } => TriggerError::Unreachable {
+                message: self.scrub(&message),
+            },
+            TriggerError::Ambiguous { message } => TriggerError::Ambiguous {
+                message: self.scrub(&message),
+            },
+            TriggerError::Retryable {
+                status,
+                message,
+                retry_after,
+            } => TriggerError::Retryable {
+                status,
+                message: self.scrub(&message),
+                retry_after,
+            },
+            TriggerError::Busy {
+                message,
+                retry_after,
+            } => TriggerError::Busy {
+                message: self.scrub(&message),
+                retry_after,
+            },
+            TriggerError::RunNameTaken { message } => TriggerError::RunNameTaken {
+                message: self.scrub(&message),
+            },
+            TriggerError::Fatal {
+                status,
+                zenml,
+                hint,
+            } => TriggerError::Fatal {
+                status,
+                zenml: self.scrub(&zenml),
+                hint,
+            },
+        }
     }
 }
 

@@ -160,6 +160,25 @@ impl ZenmlClient {
     /// body, or `POST /api/v1/pipeline_snapshots/{id}/runs` with it wrapped in
     /// `run_configuration`; `Idempotency-Key` goes with every attempt.
     pub async fn trigger(&self, req: &TriggerRequest) -> Result<RunRef, TriggerError> {
+        let result = self.send_trigger(req).await;
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
+    /// The run carrying `tag` (the oldest, should there be several), if any:
+    /// `GET /api/v1/runs?tags=equals:<tag>&size=5`, within the target's project if set.
+    pub async fn find_run_by_tag(&self, tag: &str) -> Result<Option<RunRef>, TriggerError> {
+        let result = self.send_find_run_by_tag(tag).await;
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
+    /// `GET /api/v1/runs/{id}`: the run's `body.status` (not `in_progress`, which
+    /// ZenML leaves `true` on failed runs) and tags.
+    pub async fn get_run(&self, run_id: &str) -> Result<RunInfo, TriggerError> {
+        let result = self.send_get_run(run_id).await;
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
+    async fn send_trigger(&self, req: &TriggerRequest) -> Result<RunRef, TriggerError> {
         let operation = Operation::Trigger(req.kind);
         let prepared = Prepared {
             method: Method::POST,
@@ -181,9 +200,7 @@ impl ZenmlClient {
             })
     }
 
-    /// The run carrying `tag` (the oldest, should there be several), if any:
-    /// `GET /api/v1/runs?tags=equals:<tag>&size=5`, within the target's project if set.
-    pub async fn find_run_by_tag(&self, tag: &str) -> Result<Option<RunRef>, TriggerError> {
+    async fn send_find_run_by_tag(&self, tag: &str) -> Result<Option<RunRef>, TriggerError> {
         let mut url = endpoint(self.base()?, ["api", "v1", "runs"]);
         {
             let mut query = url.query_pairs_mut();
@@ -208,9 +225,7 @@ impl ZenmlClient {
             .ok_or_else(|| self.not_zenml(&reply))
     }
 
-    /// `GET /api/v1/runs/{id}`: the run's `body.status` (not `in_progress`, which
-    /// ZenML leaves `true` on failed runs) and tags.
-    pub async fn get_run(&self, run_id: &str) -> Result<RunInfo, TriggerError> {
+    async fn send_get_run(&self, run_id: &str) -> Result<RunInfo, TriggerError> {
         let prepared = Prepared {
             method: Method::GET,
             url: endpoint(self.base()?, ["api", "v1", "runs", run_id]),

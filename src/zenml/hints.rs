@@ -87,6 +87,9 @@ pub fn for_status(operation: Operation, status: u16, target: &str) -> String {
         (Operation::Trigger(_), 404) => format!(
             "the {object} was deleted or belongs to another project or workspace"
         ),
+        (Operation::FindRun, 404) => format!(
+            "the project in `targets.{target}.project` does not exist or the service account cannot see it"
+        ),
         (Operation::GetRun, 404) => {
             "the run was deleted or belongs to another project or workspace".into()
         }

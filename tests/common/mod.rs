@@ -208,3 +208,5 @@ impl TestDb {
         }
     }
 }
+pub mod mock_zenml;
+pub mod zenhook_api;

@@ -185,7 +185,7 @@ pub async fn retry(
     }
     // A dead job may still have made a run (a timeout at the last attempt): never start
     // a second one.
-    if let Some(TargetClient::Live(client)) = app.targets.get(&job.target) {
+    if let Some(client) = app.targets.get(&job.target).and_then(TargetClient::live) {
         match client.find_run_by_tag(&job_tag(&job)).await {
             Ok(None) => {}
             Ok(Some(run)) => {

@@ -104,9 +104,18 @@ pub fn build() -> Value {
                 "200": { "description": "OK", "content": { "application/json": {} } },
                 "400": { "description": "Invalid request", "content": { "application/json": { "schema": error_schema() } } },
                 "401": { "description": "Missing or wrong bearer token", "content": { "application/json": { "schema": error_schema() } } },
-                "404": { "description": "Not found", "content": { "application/json": { "schema": error_schema() } } }
+                "404": { "description": "Not found", "content": { "application/json": { "schema": error_schema() } } },
+                "409": { "description": "Conflicts with the current state (a name taken, a job in the wrong status)", "content": { "application/json": { "schema": error_schema() } } },
+                "503": { "description": "The database is unavailable; retry", "content": { "application/json": { "schema": error_schema() } } }
             }
         });
+        match (endpoint.method, endpoint.path) {
+            ("post", "/rules") => {
+                operation["responses"]["201"] = json!({ "description": "Created" })
+            }
+            ("delete", _) => operation["responses"]["204"] = json!({ "description": "Deleted" }),
+            _ => {}
+        }
         if let Some(schema) = endpoint.request {
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
         }

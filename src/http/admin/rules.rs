@@ -273,7 +273,7 @@ pub async fn dry_run(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
         "source": source.name,
         "event": event,
         "trace": routing.trace,
-        "triggers": routing.matches.iter().map(|(rule, config)| planned(rule, config)).collect::<Vec<_>>(),
+        "triggers": routing.matches.iter().map(|m| planned(m.rule, &m.run_config)).collect::<Vec<_>>(),
     })))
 }
 
@@ -346,7 +346,8 @@ pub async fn backtest(State(app): State<AppState>, body: Bytes) -> Result<Json<V
                 *rejected_by.entry(filter.to_string()).or_default() += 1
             }
             Verdict::RenderFailed { reason } => {
-                *rejected_by.entry("render_failed".into()).or_default() += 1;
+                // Matched, but its run configuration would not render: listed with the
+                // reason, not counted as a match.
                 matches.push(json!({
                     "delivery_id": delivery.id,
                     "seq": delivery.seq,
