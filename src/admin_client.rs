@@ -61,6 +61,8 @@ pub struct AdminClient {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// Sent as `X-Zenhook-Via`, so the audit log says which command made a change.
+    via: Option<String>,
 }
 
 /// Page size used when reading every rule.
@@ -81,7 +83,45 @@ impl AdminClient {
                 url: base.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(AdminClient { base, token, http })
+        Ok(AdminClient {
+            base,
+            token,
+            http,
+            via: None,
+        })
+    }
+
+    /// Marks every change this client makes as part of `command` in the audit log.
+    pub fn via(mut self, command: &str) -> AdminClient {
+        self.via = Some(command.to_owned());
+        self
+    }
+
+    /// `GET /api/v1/<segments>?<query>`, the answer as JSON.
+    pub async fn get_json(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, AdminError> {
+        let mut url = self.url(segments);
+        for (key, value) in query {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+        self.call(Method::GET, url, None).await
+    }
+
+    /// `POST /api/v1/<segments>?<query>` with an optional JSON body.
+    pub async fn post_json(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, AdminError> {
+        let mut url = self.url(segments);
+        for (key, value) in query {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+        self.call(Method::POST, url, body).await
     }
 
     /// `/api/v1/<segments...>`, each segment escaped (rule names may hold any character).
@@ -116,6 +156,9 @@ impl AdminClient {
         let mut request = self.http.request(method, url.clone());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(via) = &self.via {
+            request = request.header("x-zenhook-via", via);
         }
         if let Some(body) = body {
             request = request.json(body);

@@ -46,6 +46,7 @@ struct RawSettings {
     log: LogSettings,
     admin: RawAdmin,
     worker: WorkerSettings,
+    retention: RetentionSettings,
     #[serde(default)]
     sources: BTreeMap<String, RawSource>,
     #[serde(default)]
@@ -56,10 +57,27 @@ struct RawSettings {
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
     listen: String,
-    tokens: Vec<SecretRef>,
+    tokens: Vec<RawToken>,
     #[serde(with = "humantime_serde")]
     rules_poll: Duration,
 }
+
+/// What is kept how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(with = "humantime_serde")]
+    pub bodies: Duration,
+    #[serde(with = "humantime_serde")]
+    pub deliveries: Duration,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub batch: i64,
+}
+
+/// Dedupe keys live as long as their delivery row: at least this long, so a sender's
+/// manual redelivery weeks later is still recognised.
+pub const MIN_DELIVERY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 
 /// How the worker drains the job table.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,12 +117,121 @@ mod humantime_serde_vec {
     }
 }
 
+/// An admin token as written: a bare secret (scope `admin`), or named with a scope and
+/// either the token itself or the hex SHA-256 of it (so the file need not hold it).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawToken {
+    Named(NamedToken),
+    Bare(SecretRef),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamedToken {
+    name: String,
+    token: Option<SecretRef>,
+    sha256: Option<String>,
+    scope: Scope,
+}
+
+/// What an admin token may do; each scope includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Everything GET.
+    Read,
+    /// Also rules, replay, retry, cancel, stop-run.
+    Write,
+    /// Also reload and prune.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// An admin token, kept as the SHA-256 of its value.
+#[derive(Clone)]
+pub struct AdminToken {
+    pub name: String,
+    pub digest: [u8; 32],
+    pub scope: Scope,
+    /// The token itself, when the configuration gave it (the CLI uses it by default).
+    pub secret: Option<SecretString>,
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AdminToken({}, {})", self.name, self.scope.as_str())
+    }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+fn build_token(index: usize, raw: &RawToken) -> Result<AdminToken, ConfigError> {
+    use secrecy::ExposeSecret;
+    let key = format!("admin.tokens[{index}]");
+    match raw {
+        RawToken::Bare(secret) => {
+            let secret = secret.resolve(&key)?;
+            Ok(AdminToken {
+                name: format!("token-{}", index + 1),
+                digest: sha256(secret.expose_secret()),
+                scope: Scope::Admin,
+                secret: Some(secret),
+            })
+        }
+        RawToken::Named(named) => {
+            if named.name.trim().is_empty() {
+                return Err(invalid(format!("{key}.name"), "give the token a name"));
+            }
+            let (digest, secret) = match (&named.token, &named.sha256) {
+                (Some(token), None) => {
+                    let secret = token.resolve(&format!("{key}.token"))?;
+                    (sha256(secret.expose_secret()), Some(secret))
+                }
+                (None, Some(hex_digest)) => {
+                    let bytes = hex::decode(hex_digest.trim())
+                        .ok()
+                        .filter(|b| b.len() == 32);
+                    let Some(bytes) = bytes else {
+                        return Err(invalid(
+                            format!("{key}.sha256"),
+                            "must be the 64 hex digits of the token's SHA-256",
+                        ));
+                    };
+                    let mut digest = [0u8; 32];
+                    digest.copy_from_slice(&bytes);
+                    (digest, None)
+                }
+                _ => return Err(invalid(&key, "give exactly one of token and sha256")),
+            };
+            Ok(AdminToken {
+                name: named.name.clone(),
+                digest,
+                scope: named.scope,
+                secret,
+            })
+        }
+    }
+}
+
 /// The admin API's settings.
 #[derive(Debug)]
 pub struct AdminSettings {
     /// `None`: served beside the webhooks.
     pub listen: Option<SocketAddr>,
-    pub tokens: Vec<SecretString>,
+    pub tokens: Vec<AdminToken>,
     pub rules_poll: Duration,
 }
 
@@ -301,6 +428,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub admin: AdminSettings,
     pub worker: WorkerSettings,
+    pub retention: RetentionSettings,
     pub sources: BTreeMap<String, Source>,
     pub targets: BTreeMap<String, Target>,
     /// True when no target was configured and the implicit shadow `default` stands in.
@@ -371,7 +499,7 @@ impl Settings {
                 .tokens
                 .iter()
                 .enumerate()
-                .map(|(i, t)| t.resolve(&format!("admin.tokens[{i}]")))
+                .map(|(i, t)| build_token(i, t))
                 .collect::<Result<_, _>>()?,
             rules_poll: raw.admin.rules_poll,
         };
@@ -384,6 +512,25 @@ impl Settings {
         }
         if worker.lease < Duration::from_secs(2) {
             return Err(invalid("worker.lease", "must be at least 2s"));
+        }
+        let retention = raw.retention;
+        if retention.deliveries < MIN_DELIVERY_RETENTION {
+            return Err(invalid(
+                "retention.deliveries",
+                "must be at least 30d: dedupe keys must outlive a sender's manual redelivery",
+            ));
+        }
+        if retention.deliveries < retention.bodies {
+            return Err(invalid(
+                "retention.deliveries",
+                "must be at least retention.bodies",
+            ));
+        }
+        if retention.batch < 1 || retention.interval.is_zero() {
+            return Err(invalid(
+                "retention",
+                "batch and interval must be above zero",
+            ));
         }
         let implicit_target = raw.targets.is_empty();
         let mut targets = BTreeMap::new();
@@ -411,6 +558,7 @@ impl Settings {
             log: raw.log,
             admin,
             worker,
+            retention,
             sources,
             targets,
             implicit_target,

@@ -5,12 +5,19 @@
 //! tests serve on port 0.
 
 pub mod admin_client;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod event;
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod reload;
+pub mod retention;
 pub mod rule_cache;
 pub mod rules;
 pub mod startup;
@@ -20,7 +27,7 @@ pub mod verify;
 pub mod worker;
 pub mod zenml;
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use std::future::IntoFuture;
@@ -32,9 +39,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::rule_cache::{Known, RuleCache};
+use crate::live::{Live, LiveConfig};
+use crate::reload::Reloader;
+use crate::rule_cache::RuleCache;
 use crate::store::{CommitQueue, PoolSettings, Store};
-use crate::worker::{TargetClient, Worker};
+use crate::worker::Worker;
 
 /// Opens the configured database and applies the migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
@@ -70,6 +79,12 @@ pub struct RunOptions {
     pub role: Role,
     /// What "now" is; tests move it forward.
     pub clock: Arc<dyn Clock>,
+    /// The file the configuration came from, read again on reload.
+    pub config_path: Option<PathBuf>,
+    /// The environment the configuration is read with on reload (`None`: the process's).
+    pub config_env: Option<Vec<(String, String)>>,
+    /// Notified (by SIGHUP) to reload the configuration.
+    pub reload_signal: Option<Arc<Notify>>,
 }
 
 impl Default for RunOptions {
@@ -77,6 +92,9 @@ impl Default for RunOptions {
         RunOptions {
             role: Role::All,
             clock: Arc::new(SystemClock),
+            config_path: None,
+            config_env: None,
+            reload_signal: None,
         }
     }
 }
@@ -93,12 +111,12 @@ pub async fn run(
 /// Runs `role` until `shutdown` is cancelled, then stops taking requests, lets in-flight
 /// ones finish, commits every delivery already accepted and releases unfinished jobs.
 pub async fn run_with(
-    settings: Settings,
+    mut settings: Settings,
     options: RunOptions,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let RunOptions { role, clock } = options;
+    let role = options.role;
     let store = open_store(&settings).await?;
     if role != Role::All && store.backend() == "sqlite" {
         anyhow::bail!(
@@ -109,10 +127,8 @@ pub async fn run_with(
     let durability = store.durability().await?;
     tracing::info!(%durability, "database ready");
 
-    let rules = RuleCache::new(Known {
-        sources: settings.sources.keys().cloned().collect(),
-        targets: settings.targets.keys().cloned().collect(),
-    });
+    let live_config = LiveConfig::build(&mut settings)?;
+    let rules = RuleCache::new(live_config.known());
     let broken = rules.reload(store.as_ref()).await?;
     let current = rules.current();
     let found = startup::Found {
@@ -121,23 +137,52 @@ pub async fn run_with(
         rules: current.len() + broken.len(),
         enabled_rules: current.iter().filter(|r| r.spec.enabled).count(),
     };
-    eprint!("{}", startup::summary(&settings, &found));
+    eprint!("{}", startup::summary(&settings, &live_config, &found));
+    let live = Live::new(live_config);
+    let reloader = Arc::new(Reloader::new(
+        &settings,
+        options.config_path.clone(),
+        options
+            .config_env
+            .clone()
+            .unwrap_or_else(|| std::env::vars().collect()),
+        live.clone(),
+        rules.clone(),
+        store.clone(),
+    ));
+    let reload_task = options.reload_signal.clone().map(|signal| {
+        let reloader = reloader.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = signal.notified() => {
+                        if let Err(why) = reloader.reload().await {
+                            tracing::error!(%why, "configuration not reloaded; the old one stays");
+                        }
+                    }
+                }
+            }
+        })
+    });
+
+    let pruner = tokio::spawn(retention::run(
+        store.clone(),
+        settings.retention.clone(),
+        options.clock.clone(),
+        shutdown.clone(),
+    ));
 
     let wake = Arc::new(Notify::new());
-    let mut targets = HashMap::new();
-    for (name, target) in &settings.targets {
-        targets.insert(name.clone(), TargetClient::for_target(target)?);
-    }
-    let targets = Arc::new(targets);
     let worker = if role == Role::Api {
         None
     } else {
         let worker = Worker::new(
             store.clone(),
-            targets.clone(),
-            settings.worker.clone(),
+            live.clone(),
             wake.clone(),
-            clock.clone(),
+            options.clock.clone(),
         );
         Some(tokio::spawn(worker.run(shutdown.clone())))
     };
@@ -150,14 +195,19 @@ pub async fn run_with(
             store,
             rules,
             wake,
-            targets,
-            clock,
+            live,
+            reloader,
+            clock: options.clock,
         };
         serve(settings, parts, listener, shutdown).await?;
     }
     if let Some(worker) = worker {
         worker.await.context("the worker failed")?;
     }
+    if let Some(task) = reload_task {
+        let _ = task.await;
+    }
+    let _ = pruner.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -167,7 +217,8 @@ struct Parts {
     store: Arc<dyn Store>,
     rules: RuleCache,
     wake: Arc<Notify>,
-    targets: Arc<HashMap<String, TargetClient>>,
+    live: Arc<Live>,
+    reloader: Arc<Reloader>,
     clock: Arc<dyn Clock>,
 }
 
@@ -182,7 +233,8 @@ async fn serve(
         store,
         rules,
         wake,
-        targets,
+        live,
+        reloader,
         clock,
     } = parts;
     let (commits, writer) = CommitQueue::start(
@@ -196,14 +248,14 @@ async fn serve(
         shutdown.clone(),
     ));
     let state = http::AppState {
-        sources: Arc::new(settings.sources),
+        live,
         rules,
         commits,
         store,
         max_body_bytes: settings.server.max_body_bytes,
-        admin_tokens: Arc::new(settings.admin.tokens),
+        retention: settings.retention.clone(),
         job_wake: wake,
-        targets,
+        reloader,
         clock,
     };
     let timeout = settings.server.request_timeout;

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::Parser;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use zenhook::cli::{Cli, Command};
 use zenhook::config::Settings;
@@ -35,8 +38,12 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));
+            let reload = Arc::new(Notify::new());
+            tokio::spawn(reload_on_sighup(reload.clone()));
             let options = zenhook::RunOptions {
                 role,
+                config_path: config,
+                reload_signal: Some(reload),
                 ..Default::default()
             };
             zenhook::run_with(settings, options, listener, shutdown).await
@@ -52,7 +59,36 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules(args) => zenhook::cli::run_rules(args).await,
+        Command::Check { config, json } => zenhook::cli::run_check(config.as_deref(), json).await,
+        Command::Templates(args) => {
+            zenhook::cli::run_templates(zenhook::zenml::TemplateOrSnapshot::Template, args).await
+        }
+        Command::Snapshots(args) => {
+            zenhook::cli::run_templates(zenhook::zenml::TemplateOrSnapshot::Snapshot, args).await
+        }
+        Command::Jobs(args) => zenhook::cli::run_jobs(args).await,
+        Command::Deliveries(args) => zenhook::cli::run_deliveries(args).await,
+        Command::Reload(args) => zenhook::cli::run_reload(args).await,
+        Command::Prune { config, dry_run } => zenhook::cli::run_prune(config, dry_run).await,
     }
+}
+
+/// SIGHUP reloads the configuration.
+async fn reload_on_sighup(reload: Arc<Notify>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: reload with POST /api/v1/admin/reload");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            reload.notify_one();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = reload;
 }
 
 /// SIGTERM (orchestrators) and Ctrl-C (people) both start a graceful shutdown.

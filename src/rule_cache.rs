@@ -33,7 +33,7 @@ impl Known {
 #[derive(Clone)]
 pub struct RuleCache {
     current: Arc<RwLock<Loaded>>,
-    known: Arc<Known>,
+    known: Arc<RwLock<Arc<Known>>>,
 }
 
 #[derive(Clone, Default)]
@@ -56,12 +56,24 @@ impl RuleCache {
     pub fn new(known: Known) -> Self {
         RuleCache {
             current: Arc::default(),
-            known: Arc::new(known),
+            known: Arc::new(RwLock::new(Arc::new(known))),
         }
     }
 
-    pub fn known(&self) -> &Known {
-        &self.known
+    /// What rules may refer to now.
+    pub fn known(&self) -> Arc<Known> {
+        self.known
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// New sources and targets (after a configuration reload); reload the rules next.
+    pub fn set_known(&self, known: Known) {
+        *self
+            .known
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(known);
     }
 
     /// The rules in force now.
@@ -90,8 +102,9 @@ impl RuleCache {
         let rows = store.all_rules().await?;
         let mut rules = Vec::with_capacity(rows.len());
         let mut broken = Vec::new();
+        let known = self.known();
         for row in &rows {
-            match compile_row(row, &self.known) {
+            match compile_row(row, &known) {
                 Ok(rule) => rules.push(rule),
                 Err(problem) => broken.push(problem),
             }

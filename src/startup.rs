@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::config::{Credential, Settings};
+use crate::live::LiveConfig;
 
 /// What the service found when it started, beyond the configuration file.
 pub struct Found {
@@ -13,7 +14,7 @@ pub struct Found {
     pub enabled_rules: usize,
 }
 
-pub fn summary(settings: &Settings, found: &Found) -> String {
+pub fn summary(settings: &Settings, live: &LiveConfig, found: &Found) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "zenhook {} is running.", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(
@@ -27,15 +28,15 @@ pub fn summary(settings: &Settings, found: &Found) -> String {
         redact_url(&settings.database.url),
         found.durability
     );
-    if settings.sources.is_empty() {
+    if live.sources.is_empty() {
         let _ = writeln!(
             out,
             "  Sources: none configured, so every webhook is answered 404. \
              Add a [sources.<name>] table with a kind and secrets to receive one."
         );
     } else {
-        let _ = writeln!(out, "  Sources ({}):", settings.sources.len());
-        for source in settings.sources.values() {
+        let _ = writeln!(out, "  Sources ({}):", live.sources.len());
+        for source in live.sources.values() {
             let secrets = source.verifier.secret_count();
             let _ = writeln!(
                 out,

@@ -192,7 +192,11 @@ async fn a_busy_lookup_keeps_the_job_uncertain() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let statuses: Vec<_> = attempts(&job).iter().map(|t| t.2).collect();
     assert_eq!(statuses, [None, Some(429), Some(200)], "{job:#}");
-    assert_eq!(s.mock.trigger_calls(), 1, "never resent while the run may exist");
+    assert_eq!(
+        s.mock.trigger_calls(),
+        1,
+        "never resent while the run may exist"
+    );
     assert_one_run_for(&s.mock, &job);
     s.app.stop().await;
 }
@@ -279,38 +283,48 @@ async fn refusals_are_dead_at_once_with_their_hint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_delays_follow_the_pinned_schedule() {
-    let s = setup(Backend::Sqlite, "1s", "").await.expect("sqlite");
+    // Entries far apart, so using the wrong one cannot pass for jitter.
+    let schedule = [100, 500];
+    let mock = MockZenml::start(API_KEY).await;
+    let config = worker_config(&mock.url(), "1s", "").replace(
+        r#"retry_schedule = ["100ms", "200ms"]"#,
+        r#"retry_schedule = ["100ms", "500ms"]"#,
+    );
+    assert!(config.contains("500ms"));
+    let app = spawn_app(Backend::Sqlite, &config).await.expect("sqlite");
+    let api = Zenhook::new(format!("http://{}", app.addr));
+    api.create_rule("train-on-push", json!({"tags": ["webhook"]}))
+        .await;
     let failing = zenml_error("RuntimeError", "boom");
-    s.mock.push_faults([
+    mock.push_faults([
         Fault::Status(503, failing.clone(), None),
         Fault::Status(502, failing.clone(), None),
-        Fault::Status(500, failing.clone(), None),
         // A Retry-After replaces the schedule's entry and is never undercut.
         Fault::Status(503, failing, Some(1)),
     ]);
-    let job = s.api.push_and_settle("delays-1", SETTLE).await;
+    let job = api.push_and_settle("delays-1", SETTLE).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let tries = attempts(&job);
-    assert_eq!(tries.len(), 5, "{job:#}");
-    let schedule = [100, 200];
+    assert_eq!(tries.len(), 4, "{job:#}");
     // Waking up, claiming and reading the database take a little beyond the wait.
-    let slack = 150;
-    for n in 0..4 {
+    let slack = 100;
+    for n in 0..3 {
         let gap = tries[n + 1].0 - tries[n].1;
-        let (low, high) = if n == 3 {
+        let (low, high) = if n == 2 {
             (1000, 1250)
         } else {
             let entry = schedule[n.min(schedule.len() - 1)];
             (entry / 2, entry)
         };
+        eprintln!("wait before attempt {}: {gap} ms", n + 2);
         assert!(
             gap >= low && gap <= high + slack,
             "wait before attempt {}: {gap} ms, expected [{low}, {high}] (+{slack})",
             n + 2
         );
     }
-    assert_one_run_for(&s.mock, &job);
-    s.app.stop().await;
+    assert_one_run_for(&mock, &job);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -504,6 +518,10 @@ async fn a_lease_lost_mid_call_is_reclaimed_and_the_late_answer_refused() {
         .await
         .unwrap();
     let owner_a = owner_a.expect("A holds the job");
+    // B's lookup answers only after A's stalled call does, so A's late answer arrives
+    // while B holds the job: only the lease token can refuse it then.
+    mock.push_lookup_faults([Fault::Delay(Duration::from_millis(3500))]);
+    let reclaim_from = zenhook::store::now_ms();
     let b = spawn_app_on(a.db.shared(), &config_b).await;
     // Expire A's lease (A's renewals may restore it: repeat until B holds the job) and
     // wake the workers.
@@ -533,15 +551,23 @@ async fn a_lease_lost_mid_call_is_reclaimed_and_the_late_answer_refused() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A's call answers at last, while B still waits for its lookup.
+    wait_until(Duration::from_secs(5), || mock.answered() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held: (String, Option<String>) =
+        sqlx::query_as("SELECT status, lease_owner FROM jobs WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(held.0, "running", "A's late answer was refused: {held:?}");
+    assert!(held.1.is_some() && held.1.as_deref() != Some(owner_a.as_str()));
+
     let job = api.settled_job(&id, SETTLE).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    // A's call answers at last; its result must not be written.
-    wait_until(Duration::from_secs(5), || mock.answered() == 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let job = api.job(&id).await;
-    assert_eq!(job["status"], "succeeded");
     let tries = attempts(&job);
     assert_eq!(tries.len(), 1, "only B's adoption is recorded: {job:#}");
+    assert!(tries[0].0 >= reclaim_from, "the attempt is B's, not A's");
     assert_eq!(
         mock.trigger_calls(),
         1,

@@ -15,6 +15,7 @@ CREATE TABLE deliveries (
     event TEXT NOT NULL,
     trace TEXT NOT NULL,
     received_at BIGINT NOT NULL,
+    body_pruned_at BIGINT,
     UNIQUE (source, sender_delivery_id)
 );
 CREATE INDEX deliveries_body_hash ON deliveries (source, body_sha256, received_at);
@@ -104,3 +105,15 @@ CREATE TABLE job_attempts (
     error TEXT,
     PRIMARY KEY (job_id, generation, attempt)
 );
+
+CREATE TABLE audit_log (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    token_name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status BIGINT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_log_at ON audit_log (at);

@@ -15,6 +15,7 @@ CREATE TABLE deliveries (
     event TEXT NOT NULL,                          -- JSON: the normalised event
     trace TEXT NOT NULL,                          -- JSON: one entry per rule evaluated
     received_at INTEGER NOT NULL,
+    body_pruned_at INTEGER,                       -- set when retention removed body and headers
     UNIQUE (source, sender_delivery_id)
 );
 CREATE INDEX deliveries_body_hash ON deliveries (source, body_sha256, received_at);
@@ -108,3 +109,16 @@ CREATE TABLE job_attempts (
     error TEXT,
     PRIMARY KEY (job_id, generation, attempt)
 );
+
+-- Every change made through the admin API: who, what, on what, before and after.
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    token_name TEXT NOT NULL,
+    action TEXT NOT NULL,                         -- rule.create, job.retry, admin.reload, ...
+    target TEXT NOT NULL,                         -- what it acted on (a rule name, a job id)
+    status INTEGER NOT NULL,                      -- the HTTP status answered
+    before TEXT,                                  -- JSON, for rules
+    after TEXT                                    -- JSON, for rules
+);
+CREATE INDEX audit_log_at ON audit_log (at);

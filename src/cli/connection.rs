@@ -37,7 +37,8 @@ pub fn resolve_connection(args: &AdminArgs) -> anyhow::Result<Connection> {
             settings
                 .admin
                 .tokens
-                .first()
+                .iter()
+                .find_map(|t| t.secret.as_ref())
                 .map(|t| t.expose_secret().to_owned())
         }),
     })

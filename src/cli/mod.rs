@@ -1,17 +1,26 @@
 //! The command line, in the library so tests can parse the Dockerfile's command with it.
 
+mod check;
 mod connection;
+mod ops;
 mod plan;
 mod rules;
+mod templates;
 
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use uuid::Uuid;
 
+pub use check::run_check;
 pub use connection::{resolve_connection, Connection};
+pub use ops::{
+    run_deliveries, run_jobs, run_prune, run_reload, DeliveriesArgs, DeliveriesCommand, JobsArgs,
+    JobsCommand,
+};
 pub use plan::{Change, Plan};
 pub use rules::{export_yaml, render_dry_run, render_rule_list, run_rules};
+pub use templates::{render_templates, run_templates, TemplatesArgs, TemplatesCommand};
 
 /// zenhook turns signed webhooks (GitHub, GitLab, Bitbucket, Gitea/Forgejo, Standard
 /// Webhooks, generic HMAC) into ZenML pipeline runs.
@@ -48,6 +57,35 @@ pub enum Command {
     },
     /// Manage the routing rules of a running zenhook through its admin API.
     Rules(RulesArgs),
+    /// Check the configuration, the database and every ZenML target, template and rule
+    /// without triggering anything: one line per finding, each problem with its fix.
+    /// Exits non-zero on any error.
+    Check {
+        /// A TOML file layered over the built-in defaults.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The run templates on the configured ZenML targets.
+    Templates(TemplatesArgs),
+    /// The named pipeline snapshots on the configured ZenML targets.
+    Snapshots(TemplatesArgs),
+    /// See and steer trigger jobs: list, show, retry, cancel, stop-run.
+    Jobs(JobsArgs),
+    /// Replay a stored delivery against today's rules.
+    Deliveries(DeliveriesArgs),
+    /// Ask a running zenhook to re-read its configuration (as SIGHUP does).
+    Reload(AdminArgs),
+    /// Apply [retention] to the database now; with --dry-run, only say what would go.
+    Prune {
+        /// A TOML file layered over the built-in defaults.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -143,6 +143,15 @@ fn differing_fields(desired: &RuleSpec, stored: &Value) -> Vec<String> {
         // A stored text this version cannot read: rewriting it is the only way forward.
         return vec!["spec".to_owned()];
     };
+    // A name the service resolved when saving: the id it stored is not a change.
+    let mut desired = desired;
+    for (name, id) in [("template", "template_id"), ("snapshot", "snapshot_id")] {
+        if desired.get(name).is_some() && desired.get(name) == stored.get(name) {
+            if let (None, Some(resolved)) = (desired.get(id), stored.get(id)) {
+                desired.insert(id.to_owned(), resolved.clone());
+            }
+        }
+    }
     let keys: BTreeSet<&String> = desired.keys().chain(stored.keys()).collect();
     keys.into_iter()
         .filter(|key| desired.get(*key) != stored.get(*key))
@@ -206,6 +215,23 @@ mod tests {
         .expect("valid");
         let plan = Plan::new(&desired, &current);
         assert!(plan.is_noop(), "{}", plan.render());
+    }
+
+    #[test]
+    fn a_name_resolved_by_the_service_is_not_a_change() {
+        let current = vec![stored(
+            "1",
+            &format!("- name: a\n  target: default\n  template: probe\n  {T}\n"),
+        )];
+        let same =
+            parse_rules_yaml("- name: a\n  target: default\n  template: probe\n").expect("valid");
+        assert!(Plan::new(&same, &current).is_noop());
+        let renamed =
+            parse_rules_yaml("- name: a\n  target: default\n  template: other\n").expect("valid");
+        assert_eq!(
+            Plan::new(&renamed, &current).render(),
+            "~ update a (fields: template, template_id)\n"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub async fn run_rules(args: RulesArgs) -> anyhow::Result<()> {
     match args.command {
         RulesCommand::List => emit(&render_rule_list(&client.all_rules().await?)),
         RulesCommand::Export => emit(&export_yaml(&client.all_rules().await?)?),
-        RulesCommand::Apply { file, dry_run } => apply(&client, &file, dry_run).await,
+        RulesCommand::Apply { file, dry_run } => {
+            apply(&client.via("rules apply"), &file, dry_run).await
+        }
         RulesCommand::Test {
             source,
             payload,

@@ -22,6 +22,8 @@ pub enum ApiError {
     #[error("the request took too long to arrive")]
     RequestTimeout,
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     InvalidRequest(String),
@@ -32,6 +34,9 @@ pub enum ApiError {
     /// ZenML could not be asked something the answer depends on.
     #[error("{0}")]
     Upstream(String),
+    /// A rule names its template, and the target to look the name up on did not answer.
+    #[error("{0}")]
+    TargetUnavailable(String),
 }
 
 impl From<crate::store::StoreError> for ApiError {
@@ -45,13 +50,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownSource | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidRequest(_) | ApiError::InvalidRule(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::TargetUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -64,11 +72,13 @@ impl ApiError {
             ApiError::InvalidBody(_) => "invalid_body",
             ApiError::Unavailable => "unavailable",
             ApiError::RequestTimeout => "request_timeout",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidRule(_) => "invalid_rule",
             ApiError::Conflict(_) => "conflict",
             ApiError::Upstream(_) => "upstream_unavailable",
+            ApiError::TargetUnavailable(_) => "target_unavailable",
         }
     }
 }

@@ -29,7 +29,9 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let source = app
+    // One consistent view of the sources for the whole request, even across a reload.
+    let live = app.live.current();
+    let source = live
         .sources
         .get(&source_name)
         .ok_or(ApiError::UnknownSource)?;

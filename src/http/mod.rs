@@ -5,7 +5,6 @@ mod error;
 mod health;
 pub mod intake;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,26 +18,24 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{error_body, ApiError};
 
-use secrecy::SecretString;
-
-use crate::config::Source;
+use crate::live::Live;
+use crate::reload::Reloader;
 use crate::rule_cache::RuleCache;
 use crate::store::{CommitQueue, Store};
-use crate::worker::TargetClient;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub sources: Arc<BTreeMap<String, Source>>,
+    /// Sources, targets, admin tokens: what a reload swaps.
+    pub live: Arc<Live>,
     pub rules: RuleCache,
     pub commits: CommitQueue,
     pub store: Arc<dyn Store>,
     pub max_body_bytes: usize,
-    pub admin_tokens: Arc<Vec<SecretString>>,
+    pub retention: crate::config::RetentionSettings,
     /// Notified when intake commits new jobs, so the worker starts them at once.
     pub job_wake: Arc<tokio::sync::Notify>,
-    /// The ZenML clients of every target, shared with the worker.
-    pub targets: Arc<HashMap<String, TargetClient>>,
+    pub reloader: Arc<Reloader>,
     /// What "now" is (tests move it).
     pub clock: Arc<dyn crate::clock::Clock>,
 }

@@ -74,22 +74,7 @@ impl CompiledRule {
                 ),
             ));
         }
-        let trigger = match (spec.template_id, spec.snapshot_id) {
-            (Some(template), None) => TriggerTarget::Template(template),
-            (None, Some(snapshot)) => TriggerTarget::Snapshot(snapshot),
-            (Some(_), Some(_)) => {
-                return Err(RuleError::new(
-                    "template_id",
-                    "set exactly one of template_id and snapshot_id, not both",
-                ))
-            }
-            (None, None) => {
-                return Err(RuleError::new(
-                    "template_id",
-                    "set exactly one of template_id and snapshot_id",
-                ))
-            }
-        };
+        let trigger = trigger_of(&spec)?;
         for (field, entries) in [
             ("events", &spec.events),
             ("actions", &spec.actions),
@@ -143,6 +128,51 @@ impl CompiledRule {
     pub fn target(&self) -> TriggerTarget {
         self.matchers.trigger
     }
+}
+
+/// Exactly one of `template_id`, `snapshot_id`, `template` and `snapshot`; a name beside
+/// the id of the same kind is that id's label (the admin API stores both once it has
+/// resolved the name).
+fn trigger_of(spec: &RuleSpec) -> Result<TriggerTarget, RuleError> {
+    const ONE_OF: &str = "set exactly one of template_id, snapshot_id, template and snapshot";
+    let template = spec.template_id.is_some() || spec.template.is_some();
+    let snapshot = spec.snapshot_id.is_some() || spec.snapshot.is_some();
+    if template && snapshot {
+        let field = if spec.template_id.is_some() {
+            "template_id"
+        } else {
+            "template"
+        };
+        return Err(RuleError::new(field, format!("{ONE_OF}, not both kinds")));
+    }
+    for (field, name) in [("template", &spec.template), ("snapshot", &spec.snapshot)] {
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(RuleError::new(field, "the name is empty"));
+        }
+    }
+    match (
+        spec.template_id,
+        spec.snapshot_id,
+        &spec.template,
+        &spec.snapshot,
+    ) {
+        (Some(id), None, _, _) => Ok(TriggerTarget::Template(id)),
+        (None, Some(id), _, _) => Ok(TriggerTarget::Snapshot(id)),
+        (None, None, Some(name), None) => Err(unresolved("template", name)),
+        (None, None, None, Some(name)) => Err(unresolved("snapshot", name)),
+        _ => Err(RuleError::new("template_id", ONE_OF)),
+    }
+}
+
+/// A name reaches compilation unresolved only outside the admin API (a rule file
+/// checked offline): the id comes from the target when the rule is saved.
+fn unresolved(field: &str, name: &str) -> RuleError {
+    RuleError::new(
+        field,
+        format!(
+            "the {field} {name:?} is resolved to its id when the rule is saved through the admin API; give {field}_id to use the rule without it"
+        ),
+    )
 }
 
 fn known(names: &[String]) -> String {

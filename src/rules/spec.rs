@@ -69,6 +69,13 @@ pub struct RuleSpec {
     pub template_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<Uuid>,
+    /// A run template by name: the admin API resolves it on the target when the rule is
+    /// saved, stores the id in `template_id` and keeps the name for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A pipeline snapshot by name, resolved like `template` into `snapshot_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
     /// Rendered per event; string leaves are minijinja templates.
     #[serde(default = "empty_object")]
     pub run_config: Value,

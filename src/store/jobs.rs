@@ -151,6 +151,11 @@ pub(super) const RELEASE: &str = "UPDATE jobs SET \
      lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, next_attempt_at = $2, \
      updated_at = $2 WHERE lease_owner = $1 AND status = 'running'";
 
+pub(super) const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) FROM jobs GROUP BY status";
+
+pub(super) const OLDEST_WAITING: &str =
+    "SELECT MIN(created_at) FROM jobs WHERE status IN ('queued', 'retrying', 'held')";
+
 pub(super) const NEXT_DUE: &str = "SELECT MIN(CASE WHEN status = 'running' THEN lease_expires_at \
      ELSE next_attempt_at END) FROM jobs WHERE status IN ('queued', 'retrying', 'running')";
 
@@ -211,6 +216,29 @@ pub(super) const RECORD_RUN: &str = "UPDATE jobs SET run_status = $3, \
      run_history = $4, run_terminal = $5, run_checks = run_checks + 1, next_check_at = $7, \
      lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $6 \
      WHERE id = $1 AND lease_token = $2 AND status = 'succeeded'";
+
+/// Deliveries all of whose jobs are finished (a followed run counts until it ends).
+const SETTLED: &str = "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.delivery_id = deliveries.id \
+     AND (j.status IN ('queued', 'running', 'retrying', 'held') \
+     OR (j.status = 'succeeded' AND j.run_terminal = 0)))";
+
+pub(super) fn prune_bodies_sql(count_only: bool) -> String {
+    let pick = format!(
+        "SELECT id FROM deliveries WHERE received_at < $1 AND body_pruned_at IS NULL AND {SETTLED} \
+         ORDER BY seq LIMIT $2"
+    );
+    if count_only {
+        format!("SELECT COUNT(*) FROM ({pick}) AS due")
+    } else {
+        format!(
+            "UPDATE deliveries SET body = $3, headers = '{{}}', body_pruned_at = $4 WHERE id IN ({pick})"
+        )
+    }
+}
+
+pub(super) fn prune_deliveries_sql() -> String {
+    format!("SELECT id FROM deliveries WHERE received_at < $1 AND {SETTLED} ORDER BY seq LIMIT $2")
+}
 
 /// The trace line a debounced delivery gets when a later event's job replaces its own.
 pub(super) fn superseded_trace(trace: &str, job: &JobRow, by: &str, rule_name: &str) -> String {
@@ -730,6 +758,131 @@ macro_rules! job_queries {
                 self.notify_jobs(&mut tx).await?;
                 tx.commit().await?;
                 Ok(rows)
+            }
+
+            async fn prune_impl(
+                &self,
+                bodies_before_ms: i64,
+                deliveries_before_ms: i64,
+                batch: i64,
+                now_ms: i64,
+                dry_run: bool,
+            ) -> Result<$crate::store::PruneReport, $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                let mut report = $crate::store::PruneReport::default();
+                let mut tx = self.begin_write().await?;
+                let doomed: Vec<String> = sqlx::query_scalar(&sql::prune_deliveries_sql())
+                    .bind(deliveries_before_ms)
+                    .bind(batch)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                report.deliveries = doomed.len() as u64;
+                for id in &doomed {
+                    let jobs: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE delivery_id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    report.jobs += jobs as u64;
+                    if dry_run {
+                        continue;
+                    }
+                    sqlx::query(
+                        "DELETE FROM job_attempts WHERE job_id IN \
+                         (SELECT id FROM jobs WHERE delivery_id = $1)",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM jobs WHERE delivery_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM deliveries WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                report.bodies = if dry_run {
+                    let count: i64 = sqlx::query_scalar(&sql::prune_bodies_sql(true))
+                        .bind(bodies_before_ms)
+                        .bind(batch)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    // Those removed whole above are counted there.
+                    (count as u64).saturating_sub(report.deliveries)
+                } else {
+                    sqlx::query(&sql::prune_bodies_sql(false))
+                        .bind(bodies_before_ms)
+                        .bind(batch)
+                        .bind(Vec::<u8>::new())
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                };
+                if dry_run {
+                    tx.rollback().await?;
+                } else {
+                    tx.commit().await?;
+                }
+                Ok(report)
+            }
+
+            async fn record_stop_request_impl(
+                &self,
+                job: &$crate::store::JobRow,
+                http_status: Option<i64>,
+                outcome: &str,
+                message: &str,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::jobs::RECORD_ATTEMPT)
+                    .bind(&job.id)
+                    .bind(job.generation)
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .bind(http_status)
+                    .bind(outcome)
+                    .bind(message)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_audit_impl(
+                &self,
+                entry: &$crate::store::AuditRow,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, token_name, action, target, status, before, after) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(entry.at)
+                .bind(&entry.token_name)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(entry.status)
+                .bind(&entry.before)
+                .bind(&entry.after)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit_impl(
+                &self,
+                before_seq: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::AuditRow>, $crate::store::StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM audit_log WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) \
+                     ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(before_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn job_action(

@@ -5,6 +5,7 @@
 //! unix milliseconds and JSON documents as text, so one set of structs decodes both.
 
 mod jobs;
+mod migrations;
 mod postgres;
 mod sqlite;
 mod writer;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use jobs::{Attempt, AttemptRow, JobAction, JobOutcome, JobRow, RunUpdate};
+pub use migrations::{migration_status, MigrationStatus};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{CommitError, CommitQueue};
@@ -179,6 +181,29 @@ pub struct DeliveryFilter {
     pub limit: i64,
 }
 
+/// One change made through the admin API.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub token_name: String,
+    pub action: String,
+    pub target: String,
+    pub status: i64,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// What a retention pass removed (or would remove, in a dry run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Deliveries whose body and headers were removed (the row, trace and dedupe key stay).
+    pub bodies: u64,
+    /// Deliveries removed whole, with their jobs and attempts.
+    pub deliveries: u64,
+    pub jobs: u64,
+}
+
 /// Change channels that replicas sharing a Postgres database hear about at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -228,6 +253,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many deliveries are stored (benchmarks and tests compare it with 2xx answers).
     async fn count_deliveries(&self) -> Result<i64, StoreError>;
+
+    /// How many jobs are in each status (the metrics' job gauges).
+    async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// When the oldest job not yet triggered (queued, retrying or held) was created.
+    async fn oldest_waiting_job(&self) -> Result<Option<i64>, StoreError>;
 
     async fn list_deliveries(
         &self,
@@ -351,6 +382,42 @@ pub trait Store: Send + Sync + 'static {
         update: &RunUpdate,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+
+    /// One retention pass of at most `batch` deliveries per stage: bodies of deliveries
+    /// received before `bodies_before_ms`, whole deliveries received before
+    /// `deliveries_before_ms`; never one with an unfinished job. `dry_run` only counts.
+    async fn prune(
+        &self,
+        bodies_before_ms: i64,
+        deliveries_before_ms: i64,
+        batch: i64,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<PruneReport, StoreError>;
+
+    /// Gives space freed by pruning back to the file system (SQLite); Postgres leaves it
+    /// to autovacuum.
+    async fn reclaim_space(&self) -> Result<(), StoreError>;
+
+    /// Records that an operator asked ZenML to stop a job's run, and what ZenML said.
+    async fn record_stop_request(
+        &self,
+        job: &JobRow,
+        http_status: Option<i64>,
+        outcome: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Records one change made through the admin API.
+    async fn record_audit(&self, entry: &AuditRow) -> Result<(), StoreError>;
+
+    /// The audit log, newest first, before the `seq` cursor.
+    async fn list_audit(
+        &self,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError>;
 
     /// Notifications on `channel` from other processes sharing the database, or `None`
     /// where one process owns the database (SQLite).

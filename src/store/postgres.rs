@@ -196,6 +196,18 @@ impl Store for PostgresStore {
         Ok(row.try_get("n")?)
     }
 
+    async fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(super::jobs::COUNT_BY_STATUS)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn oldest_waiting_job(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(super::jobs::OLDEST_WAITING)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn list_deliveries(
         &self,
         filter: &DeliveryFilter,
@@ -422,6 +434,53 @@ impl Store for PostgresStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.record_run_impl(job, update, now_ms).await
+    }
+
+    async fn prune(
+        &self,
+        bodies_before_ms: i64,
+        deliveries_before_ms: i64,
+        batch: i64,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<super::PruneReport, StoreError> {
+        self.prune_impl(
+            bodies_before_ms,
+            deliveries_before_ms,
+            batch,
+            now_ms,
+            dry_run,
+        )
+        .await
+    }
+
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        // Autovacuum reclaims dead rows; nothing to do by hand.
+        Ok(())
+    }
+
+    async fn record_stop_request(
+        &self,
+        job: &JobRow,
+        http_status: Option<i64>,
+        outcome: &str,
+        message: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.record_stop_request_impl(job, http_status, outcome, message, now_ms)
+            .await
+    }
+
+    async fn record_audit(&self, entry: &super::AuditRow) -> Result<(), StoreError> {
+        self.record_audit_impl(entry).await
+    }
+
+    async fn list_audit(
+        &self,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<super::AuditRow>, StoreError> {
+        self.list_audit_impl(before_seq, limit).await
     }
 
     async fn subscribe(

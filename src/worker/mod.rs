@@ -15,7 +15,6 @@ pub use rate::RateLimiter;
 pub use retry::delay as retry_delay;
 pub use trigger::{job_tag, request_for};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Target, WorkerSettings};
+use crate::live::Live;
 use crate::store::{Attempt, Channel, JobOutcome, JobRow, Store};
 use crate::zenml::ZenmlClient;
 
@@ -57,8 +57,8 @@ impl TargetClient {
 
 struct Context {
     store: Arc<dyn Store>,
-    targets: Arc<HashMap<String, TargetClient>>,
-    settings: WorkerSettings,
+    /// Targets and worker settings; a configuration reload swaps them.
+    live: Arc<Live>,
     owner: String,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
@@ -67,6 +67,10 @@ struct Context {
 impl Context {
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    fn settings(&self) -> WorkerSettings {
+        self.live.current().worker.clone()
     }
 }
 
@@ -79,8 +83,7 @@ impl Worker {
     /// `wake` is notified by intake whenever it commits new jobs.
     pub fn new(
         store: Arc<dyn Store>,
-        targets: Arc<HashMap<String, TargetClient>>,
-        settings: WorkerSettings,
+        live: Arc<Live>,
         wake: Arc<Notify>,
         clock: Arc<dyn Clock>,
     ) -> Worker {
@@ -88,8 +91,7 @@ impl Worker {
         Worker {
             context: Arc::new(Context {
                 store,
-                targets,
-                settings,
+                live,
                 owner,
                 clock,
                 wake: wake.clone(),
@@ -102,16 +104,17 @@ impl Worker {
     /// `shutdown_grace` and puts whatever is still held back in the queue.
     pub async fn run(self, shutdown: CancellationToken) {
         let context = self.context;
-        let settings = &context.settings;
         let store = context.store.clone();
         let notifications =
             forward_notifications(store.clone(), self.wake.clone(), shutdown.clone());
-        let lease_ms = settings.lease.as_millis() as i64;
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let follower = tokio::spawn(follow_runs(context.clone(), shutdown.clone()));
-        tracing::info!(owner = %context.owner, concurrency = settings.concurrency, "worker started");
+        tracing::info!(owner = %context.owner, "worker started");
 
         while !shutdown.is_cancelled() {
+            // Read each round: a configuration reload may have changed them.
+            let settings = context.settings();
+            let lease_ms = settings.lease.as_millis() as i64;
             let free = settings.concurrency.saturating_sub(in_flight.len());
             if free > 0 {
                 match store
@@ -147,7 +150,7 @@ impl Worker {
             }
         }
 
-        let grace = settings.shutdown_grace;
+        let grace = context.settings().shutdown_grace;
         let drained = tokio::time::timeout(grace, async {
             while in_flight.join_next().await.is_some() {}
         })
@@ -198,7 +201,9 @@ fn forward_notifications(
 /// One job, start to end: the call, lease renewal while it runs, the fenced result.
 async fn process(context: Arc<Context>, job: JobRow) {
     let store = &context.store;
-    let (outcome, attempt) = match context.targets.get(&job.target) {
+    let live = context.live.current();
+    let settings = &live.worker;
+    let (outcome, attempt) = match live.targets.get(&job.target) {
         None => {
             let error = format!(
                 "the target {:?} is not configured: add [targets.{}] or change the rule",
@@ -221,15 +226,15 @@ async fn process(context: Arc<Context>, job: JobRow) {
         Some(target) if target.shadow => shadow(&target.client, &job, context.now_ms()),
         Some(target) => {
             let policy = trigger::Policy {
-                retry_schedule: &context.settings.retry_schedule,
-                max_attempts: context.settings.max_attempts,
-                busy_timeout: context.settings.busy_timeout,
+                retry_schedule: &settings.retry_schedule,
+                max_attempts: settings.max_attempts,
+                busy_timeout: settings.busy_timeout,
             };
             if let Some(limiter) = &target.limiter {
                 limiter.acquire().await;
             }
             let call = trigger::attempt(&target.client, &job, &policy, || context.now_ms());
-            let renewal = keep_lease(&context, &job);
+            let renewal = keep_lease(&context, &job, settings.lease);
             tokio::pin!(call);
             tokio::select! {
                 result = &mut call => result,
@@ -293,11 +298,10 @@ fn shadow(client: &ZenmlClient, job: &JobRow, now: i64) -> (JobOutcome, Attempt)
 }
 
 /// Renews the job's lease every third of its length; returns when it is lost.
-async fn keep_lease(context: &Context, job: &JobRow) {
+async fn keep_lease(context: &Context, job: &JobRow, lease: Duration) {
     let Some(token) = job.lease_token.as_deref() else {
         return;
     };
-    let lease = context.settings.lease;
     let mut ticker = tokio::time::interval(lease / 3);
     ticker.tick().await;
     loop {
@@ -317,15 +321,16 @@ async fn keep_lease(context: &Context, job: &JobRow) {
 
 /// Follows triggered runs until `shutdown`: each due run is looked at once per round.
 async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
-    let settings = &context.settings;
-    let schedule = follow::Schedule {
-        first: settings.follow_interval,
-        max: settings.follow_max_interval,
-        deadline: settings.run_deadline,
-    };
-    let lease_ms = settings.lease.as_millis() as i64;
-    let pause = settings.follow_interval.min(settings.poll) / 2;
     while !shutdown.is_cancelled() {
+        let live = context.live.current();
+        let settings = &live.worker;
+        let schedule = follow::Schedule {
+            first: settings.follow_interval,
+            max: settings.follow_max_interval,
+            deadline: settings.run_deadline,
+        };
+        let lease_ms = settings.lease.as_millis() as i64;
+        let pause = settings.follow_interval.min(settings.poll) / 2;
         let due = context
             .store
             .claim_follows(
@@ -341,9 +346,10 @@ async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
             });
         let looks = due.into_iter().map(|job| {
             let context = context.clone();
+            let live = live.clone();
             let schedule = &schedule;
             async move {
-                let Some(client) = context.targets.get(&job.target).and_then(TargetClient::live) else {
+                let Some(client) = live.targets.get(&job.target).and_then(TargetClient::live) else {
                     return;
                 };
                 let update = follow::look(client, &job, schedule, context.now_ms()).await;

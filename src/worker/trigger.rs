@@ -213,8 +213,9 @@ fn failed(
                     next_attempt_at: now + wait.as_millis() as i64,
                     counts: false,
                     busy_since: Some(busy_since),
-                    // A busy answer created nothing (ZenML deletes the run it refused).
-                    uncertain: job.uncertain != 0 && !after_send,
+                    // A busy answer to the trigger created nothing (ZenML deletes the
+                    // run it refused); one to a lookup proves nothing either way.
+                    uncertain: job.uncertain != 0 || after_send,
                     error: summary,
                 }
             }

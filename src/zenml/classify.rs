@@ -21,6 +21,18 @@ pub enum Operation {
     Trigger(TemplateOrSnapshot),
     FindRun,
     GetRun,
+    /// `GET /api/v1/info` (unauthenticated).
+    Info,
+    /// `GET /api/v1/current-user`.
+    ReadUser,
+    /// `GET /api/v1/projects/{name}`.
+    ReadProject,
+    /// `GET /api/v1/run_templates/{id}` or `/pipeline_snapshots/{id}`.
+    ReadTemplate(TemplateOrSnapshot),
+    /// `GET /api/v1/run_templates` or `/pipeline_snapshots`.
+    ListTemplates(TemplateOrSnapshot),
+    /// `POST .../not-a-uuid/runs`: whether the server has the runs route at all.
+    ProbeRuns(TemplateOrSnapshot),
 }
 
 /// An answer, read in full.

@@ -178,6 +178,25 @@ impl ZenmlClient {
         result.map_err(|e| self.inner.secrets.scrub_error(e))
     }
 
+    /// Asks ZenML to stop a run: `POST /api/v1/runs/{id}/stop?graceful=<graceful>`.
+    /// ZenML refuses (403) a run that has not started on its orchestrator yet.
+    pub async fn stop_run(&self, run_id: &str, graceful: bool) -> Result<(), TriggerError> {
+        let mut url = endpoint(self.base()?, ["api", "v1", "runs", run_id, "stop"]);
+        url.query_pairs_mut()
+            .append_pair("graceful", if graceful { "true" } else { "false" });
+        let prepared = Prepared {
+            method: Method::POST,
+            url,
+            idempotency_key: None,
+            json: None,
+        };
+        let result = self
+            .exchange(Operation::GetRun, &prepared)
+            .await
+            .map(|_| ());
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
     async fn send_trigger(&self, req: &TriggerRequest) -> Result<RunRef, TriggerError> {
         let operation = Operation::Trigger(req.kind);
         let prepared = Prepared {
@@ -353,6 +372,105 @@ impl ZenmlClient {
             headers,
             body,
         })
+    }
+}
+
+/// The building blocks `discovery` reads ZenML with: the same connection, token,
+/// classification and scrubbing as a trigger.
+impl ZenmlClient {
+    pub(super) fn project(&self) -> Option<&str> {
+        self.inner.project.as_deref()
+    }
+
+    pub(super) fn base_url(&self) -> Option<&Url> {
+        self.inner.base.as_ref()
+    }
+
+    /// The URL of `segments` below the server URL (a shadow target has none).
+    pub(super) fn url<S: AsRef<str>>(
+        &self,
+        segments: impl IntoIterator<Item = S>,
+    ) -> Result<Url, TriggerError> {
+        Ok(endpoint(self.base()?, segments))
+    }
+
+    /// Logs in now (an API key) or does nothing (a token, no credential).
+    pub(super) async fn log_in(&self) -> Result<(), TriggerError> {
+        let inner = &self.inner;
+        let result = inner.auth.bearer(&inner.http).await.map(drop);
+        result.map_err(|e| inner.secrets.scrub_error(e))
+    }
+
+    /// An authenticated GET whose 2xx body is read as `T`.
+    pub(super) async fn get_json<T: DeserializeOwned>(
+        &self,
+        operation: Operation,
+        url: Url,
+    ) -> Result<T, TriggerError> {
+        let prepared = Prepared {
+            method: Method::GET,
+            url,
+            idempotency_key: None,
+            json: None,
+        };
+        let result = match self.exchange(operation, &prepared).await {
+            Ok(reply) => parse::<T>(&reply).ok_or_else(|| self.not_zenml(&reply)),
+            Err(error) => Err(error),
+        };
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
+    /// An authenticated POST of `body`; a refusal is an error like a trigger's.
+    pub(super) async fn post_json(
+        &self,
+        operation: Operation,
+        url: Url,
+        body: Value,
+    ) -> Result<(), TriggerError> {
+        let prepared = Prepared {
+            method: Method::POST,
+            url,
+            idempotency_key: None,
+            json: Some(body),
+        };
+        let result = self.exchange(operation, &prepared).await.map(drop);
+        result.map_err(|e| self.inner.secrets.scrub_error(e))
+    }
+
+    /// A GET without credentials, whatever the status (`/api/v1/info` needs none).
+    pub(super) async fn get_anonymous(
+        &self,
+        operation: Operation,
+        url: Url,
+    ) -> Result<Reply, TriggerError> {
+        let inner = &self.inner;
+        let shown = shown_url(&url);
+        let failed = |e: reqwest::Error| classify::transport(operation, &shown, &e, &inner.secrets);
+        let response = inner
+            .http
+            .get(url.clone())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(failed)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(failed)?.to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The error for an answer that is not what ZenML sends, or a refusal of `operation`.
+    pub(super) fn refused(&self, operation: Operation, reply: &Reply) -> TriggerError {
+        let error = if reply.status.is_success() {
+            self.not_zenml(reply)
+        } else {
+            classify::refusal(operation, &self.inner.target, reply)
+        };
+        self.inner.secrets.scrub_error(error)
     }
 }
 

@@ -9,6 +9,7 @@
 mod auth;
 mod classify;
 mod client;
+mod discovery;
 mod error;
 mod error_body;
 pub mod hints;
@@ -18,6 +19,7 @@ mod retry_after;
 pub use auth::LOGIN_BACKOFF;
 pub use classify::Operation;
 pub use client::{ZenmlClient, IDEMPOTENCY_KEY};
+pub use discovery::{CurrentUser, Project, RunsRoute, ServerInfo, TemplateDetail, TemplateInfo};
 pub use error::{TriggerError, ZenmlError};
 pub use error_body::ErrorBody;
 pub use model::{RunInfo, RunRef, TemplateOrSnapshot, TriggerRequest};

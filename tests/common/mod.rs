@@ -129,6 +129,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The configuration file the service was started with (and reloads).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._config_dir.path().join("zenhook.toml")
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         self.db.store().await
     }
@@ -152,17 +157,30 @@ pub async fn spawn_app(backend: Backend, config: &str) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_on(db: TestDb, config: &str) -> TestApp {
+    spawn_app_with(db, config, zenhook::RunOptions::default()).await
+}
+
+/// Like [`spawn_app_on`], with run options (a manual clock, ...). The configuration file
+/// stays in place, at [`TestApp::config_path`], for reload tests to rewrite.
+pub async fn spawn_app_with(db: TestDb, config: &str, mut options: zenhook::RunOptions) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("zenhook.toml");
     std::fs::write(&path, config).expect("write config");
     let env = vec![("ZENHOOK__DATABASE__URL".to_owned(), db.url.clone())];
-    let settings = Settings::load_with_env(Some(&path), env).expect("valid test config");
+    let settings = Settings::load_with_env(Some(&path), env.clone()).expect("valid test config");
+    options.config_path = Some(path);
+    options.config_env = Some(env);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(zenhook::run(settings, listener, shutdown.clone()));
+    let handle = tokio::spawn(zenhook::run_with(
+        settings,
+        options,
+        listener,
+        shutdown.clone(),
+    ));
     let client = reqwest::Client::new();
     // Ready once the database is migrated and the listener serves.
     for _ in 0..200 {

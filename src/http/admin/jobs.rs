@@ -185,7 +185,8 @@ pub async fn retry(
     }
     // A dead job may still have made a run (a timeout at the last attempt): never start
     // a second one.
-    if let Some(client) = app.targets.get(&job.target).and_then(TargetClient::live) {
+    let live = app.live.current();
+    if let Some(client) = live.targets.get(&job.target).and_then(TargetClient::live) {
         match client.find_run_by_tag(&job_tag(&job)).await {
             Ok(None) => {}
             Ok(Some(run)) => {
@@ -229,7 +230,8 @@ pub async fn replay(
     let delivery = app.store.get_delivery(uuid).await?.ok_or_else(not_found)?;
     let headers = stored_headers_map(&delivery.headers);
     let payload = payload_of(&delivery, &headers)?;
-    let source = app.sources.get(&delivery.source).ok_or_else(|| {
+    let live = app.live.current();
+    let source = live.sources.get(&delivery.source).ok_or_else(|| {
         ApiError::Conflict(format!(
             "the delivery's source {:?} is no longer configured",
             delivery.source
@@ -267,5 +269,50 @@ pub async fn replay(
         "no_longer_matched": before.difference(&now).collect::<Vec<_>>(),
         "trace": routing.trace,
         "jobs": created.iter().map(job_view).collect::<Vec<_>>(),
+    })))
+}
+
+/// Asks ZenML to stop the job's run and records what it answered on the job.
+pub async fn stop_run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = find(&app, &id).await?;
+    let Some(run_id) = job.run_id.clone() else {
+        return Err(ApiError::Conflict(format!(
+            "job {id} has no ZenML run (it is {}): nothing to stop",
+            job.status
+        )));
+    };
+    let live = app.live.current();
+    let Some(client) = live.targets.get(&job.target).and_then(TargetClient::live) else {
+        return Err(ApiError::Conflict(format!(
+            "the job's target {:?} is not configured for calls",
+            job.target
+        )));
+    };
+    let now = app.clock.now_ms();
+    let (status, outcome, message) = match client.stop_run(&run_id, false).await {
+        Ok(()) => (
+            Some(200),
+            "stop_requested",
+            "ZenML accepted the stop request".to_string(),
+        ),
+        Err(error) => (
+            error.status().map(i64::from),
+            "stop_refused",
+            error.summary(),
+        ),
+    };
+    app.store
+        .record_stop_request(&job, status, outcome, &message, now)
+        .await?;
+    tracing::info!(job_id = %id, run_id = %run_id, outcome, "stop-run requested");
+    Ok(Json(json!({
+        "job_id": job.id,
+        "run_id": run_id,
+        "outcome": outcome,
+        "http_status": status,
+        "message": message,
     })))
 }

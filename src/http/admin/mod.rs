@@ -3,11 +3,13 @@
 //! Every route is declared once, in [`endpoints`], with its summary: the router and the
 //! OpenAPI document are both built from that list, so neither can miss a route.
 
+mod audit;
 mod auth;
 mod deliveries;
 mod jobs;
 mod openapi;
 mod rules;
+mod system;
 
 use axum::routing::MethodRouter;
 use axum::Router;
@@ -59,6 +61,10 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint("get", "/jobs/{id}", "One job with every attempt.", None, get(jobs::show)),
         endpoint("post", "/jobs/{id}/retry", "Start a new generation of a dead job, after checking by tag that ZenML has no run for it.", None, post(jobs::retry)),
         endpoint("post", "/jobs/{id}/cancel", "Cancel a job that was never sent.", None, post(jobs::cancel)),
+        endpoint("post", "/jobs/{id}/stop-run", "Ask ZenML to stop the job's run, and record what it answered.", None, post(jobs::stop_run)),
+        endpoint("post", "/admin/reload", "Re-read the configuration, validate all of it and swap it in (admin scope).", None, post(system::reload)),
+        endpoint("post", "/admin/prune", "Remove old deliveries now (`dry_run=true` only counts; admin scope).", None, post(system::prune)),
+        endpoint("get", "/audit", "The audit log of changes, newest first (`limit`, `cursor`).", None, get(system::audit)),
         endpoint("get", "/openapi.json", "This document.", None, get(openapi::document)),
     ]
 }
@@ -69,8 +75,14 @@ pub fn router(state: AppState) -> Router<AppState> {
     for endpoint in endpoints() {
         router = router.route(endpoint.path, endpoint.route);
     }
-    router.route_layer(axum::middleware::from_fn_with_state(
-        state,
-        auth::require_token,
-    ))
+    // Layers run outside in: the token is checked first, then the change is recorded.
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_token,
+        ))
 }

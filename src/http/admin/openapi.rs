@@ -44,6 +44,8 @@ pub fn rule_schema() -> Value {
             "target": { "type": "string" },
             "template_id": { "type": "string", "format": "uuid" },
             "snapshot_id": { "type": "string", "format": "uuid" },
+            "template": { "type": "string", "description": "a run template's name, resolved to template_id on the target when the rule is saved" },
+            "snapshot": { "type": "string", "description": "a pipeline snapshot's name, resolved to snapshot_id on the target when the rule is saved" },
             "run_config": { "type": "object" }
         }
     })

@@ -14,6 +14,7 @@ use crate::event::{self, Event};
 use crate::http::{ApiError, AppState};
 use crate::rules::{self, CompiledRule, EvalInput, RuleError, RuleSpec, Verdict};
 use crate::store::{DeliveryFilter, RuleRow};
+use crate::zenml::{hints, TemplateOrSnapshot};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +87,91 @@ fn compile(
         .map_err(ApiError::InvalidRule)
 }
 
+/// How many names an "unknown name" answer lists.
+const MAX_CANDIDATES: usize = 20;
+
+/// A rule that names its template or snapshot gets the id from its target now; one
+/// that gives the id (with or without the name beside it) never needs the target.
+async fn resolve_names(app: &AppState, spec: &mut RuleSpec) -> Result<(), ApiError> {
+    let (kind, name) = match (&spec.template, &spec.snapshot) {
+        (Some(name), None) if spec.template_id.is_none() && spec.snapshot_id.is_none() => {
+            (TemplateOrSnapshot::Template, name.clone())
+        }
+        (None, Some(name)) if spec.template_id.is_none() && spec.snapshot_id.is_none() => {
+            (TemplateOrSnapshot::Snapshot, name.clone())
+        }
+        // Ids, or a combination that compiling refuses with its own message.
+        _ => return Ok(()),
+    };
+    let live = app.live.current();
+    let Some(target) = live.targets.get(&spec.target) else {
+        return Ok(()); // compiling names the unknown target
+    };
+    let field = hints::object(kind);
+    let invalid = |message: String| ApiError::InvalidRule(RuleError::new(field, message));
+    if name.trim().is_empty() {
+        return Ok(());
+    }
+    let Some(client) = target.live() else {
+        return Err(invalid(hints::shadow_cannot_resolve(&spec.target, kind)));
+    };
+    let unresolved = |error: crate::zenml::TriggerError| {
+        tracing::warn!(target_name = %spec.target, %error, "cannot resolve a {field} name");
+        ApiError::TargetUnavailable(hints::name_unresolved(
+            &spec.target,
+            kind,
+            &name,
+            &error.summary(),
+        ))
+    };
+    let found = client.find_by_name(kind, &name).await.map_err(unresolved)?;
+    let id = match found.as_slice() {
+        [one] => Uuid::parse_str(&one.id).map_err(|_| {
+            ApiError::TargetUnavailable(hints::name_unresolved(
+                &spec.target,
+                kind,
+                &name,
+                &format!("ZenML gave the id {:?}, which is not a UUID", one.id),
+            ))
+        })?,
+        [] => {
+            let mut candidates: Vec<String> = client
+                .list_templates(kind, None)
+                .await
+                .map_err(unresolved)?
+                .into_iter()
+                .filter_map(|t| t.name)
+                .collect();
+            candidates.dedup();
+            if candidates.len() > MAX_CANDIDATES {
+                let more = candidates.len() - MAX_CANDIDATES;
+                candidates.truncate(MAX_CANDIDATES);
+                candidates.push(format!("and {more} more"));
+            }
+            return Err(invalid(hints::name_unknown(
+                &spec.target,
+                kind,
+                &name,
+                &candidates,
+            )));
+        }
+        many => {
+            let ids: Vec<String> = many.iter().map(|t| t.id.clone()).collect();
+            return Err(invalid(hints::name_ambiguous(
+                &spec.target,
+                kind,
+                &name,
+                &ids,
+            )));
+        }
+    };
+    match kind {
+        TemplateOrSnapshot::Template => spec.template_id = Some(id),
+        TemplateOrSnapshot::Snapshot => spec.snapshot_id = Some(id),
+    }
+    Ok(())
+}
+
 async fn find(app: &AppState, key: &str) -> Result<RuleRow, ApiError> {
     app.store
         .find_rule(key)
@@ -123,7 +209,8 @@ pub async fn list(
 }
 
 pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let spec = parse_rule(&body)?;
+    let mut spec = parse_rule(&body)?;
+    resolve_names(&app, &mut spec).await?;
     let id = Uuid::new_v4();
     let rule = compile(&app, id, 1, spec)?;
     let text = serde_json::to_string(&rule.spec).unwrap_or_default();
@@ -154,7 +241,8 @@ pub async fn replace(
     let existing = find(&app, &key).await?;
     let id = Uuid::parse_str(&existing.id)
         .map_err(|_| ApiError::NotFound(format!("no rule has the id or name {key:?}")))?;
-    let spec = parse_rule(&body)?;
+    let mut spec = parse_rule(&body)?;
+    resolve_names(&app, &mut spec).await?;
     let rule = compile(&app, id, existing.version + 1, spec)?;
     let text = serde_json::to_string(&rule.spec).unwrap_or_default();
     let row = app
@@ -250,7 +338,8 @@ pub async fn dry_run(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
             ))
         }
     };
-    let source = app.sources.get(&source_name).ok_or_else(|| {
+    let live = app.live.current();
+    let source = live.sources.get(&source_name).ok_or_else(|| {
         ApiError::InvalidRequest(format!("no source is configured as {source_name:?}"))
     })?;
     if !payload.is_object() {
@@ -295,11 +384,12 @@ pub async fn backtest(State(app): State<AppState>, body: Bytes) -> Result<Json<V
     let rule = match &request.rule {
         Value::String(key) => {
             let row = find(&app, key).await?;
-            crate::rule_cache::compile_row(&row, app.rules.known())
+            crate::rule_cache::compile_row(&row, &app.rules.known())
                 .map_err(ApiError::InvalidRequest)?
         }
         Value::Object(_) => {
-            let spec = parse_rule(request.rule.to_string().as_bytes())?;
+            let mut spec = parse_rule(request.rule.to_string().as_bytes())?;
+            resolve_names(&app, &mut spec).await?;
             compile(&app, Uuid::nil(), 0, spec)?
         }
         _ => {
