@@ -549,12 +549,12 @@ async fn refusals_that_will_not_change_are_fatal_with_hints() {
         (
             402,
             json!({"detail": ["SubscriptionUpgradeRequiredError", "Upgrade your plan"]}),
-            "this ZenML plan cannot run templates",
+            "this ZenML plan cannot run templates: upgrade the workspace's ZenML Pro plan, or trigger on a workspace whose plan includes it",
         ),
         (
             403,
             json!({"detail": ["IllegalOperationError", "not allowed"]}),
-            "the service account is not allowed to run this template",
+            "the service account is not allowed to run this template: give it that permission in ZenML",
         ),
         (
             404,
@@ -564,7 +564,7 @@ async fn refusals_that_will_not_change_are_fatal_with_hints() {
         (
             405,
             json!({"detail": "Method Not Allowed"}),
-            "this ZenML server cannot run templates: an open-source server without a workload manager",
+            "this ZenML server cannot run templates (an open-source server without a workload manager): point `targets.prod.url` at a ZenML Pro workspace",
         ),
         (
             501,

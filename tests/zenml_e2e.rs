@@ -59,6 +59,8 @@ timeout = "20s"
 retry_schedule = ["1s", "2s"]
 busy_timeout = "3m"
 lease = "30s"
+follow_interval = "500ms"
+follow_max_interval = "2s"
 "#,
         url = zenml["ZENML_URL"],
         key = zenml["ZENML_API_KEY"],
@@ -127,7 +129,7 @@ async fn settled_jobs(app: &TestApp, delivery: &str, within: Duration) -> Vec<Va
             .unwrap();
         let jobs = view["jobs"].as_array().cloned().unwrap_or_default();
         let open = |j: &Value| {
-            ["queued", "running", "retrying"].contains(&j["status"].as_str().unwrap_or(""))
+            ["queued", "running", "retrying", "held"].contains(&j["status"].as_str().unwrap_or(""))
         };
         if !jobs.is_empty() && !jobs.iter().any(open) {
             return jobs;
@@ -223,6 +225,52 @@ async fn a_signed_push_starts_the_template_with_the_rendered_configuration() {
         "Codertocat/Hello-World"
     );
     assert_eq!(zenml_reader.runs_tagged(&job_tag).await, 1);
+
+    // Stopping the run: ZenML answers (on this fake stack the run may not have reached
+    // an orchestrator, which ZenML refuses with 403); the job records what it said.
+    let job_id = job["id"].as_str().unwrap();
+    let stop: Value = app
+        .client
+        .post(app.url(&format!("/api/v1/jobs/{job_id}/stop-run")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcome = stop["outcome"].as_str().unwrap();
+    assert!(
+        ["stop_requested", "stop_refused"].contains(&outcome),
+        "{stop:#}"
+    );
+    if outcome == "stop_refused" {
+        assert_eq!(stop["http_status"], 403, "{stop:#}");
+        assert!(
+            stop["message"]
+                .as_str()
+                .unwrap()
+                .contains("IllegalOperationError")
+                || stop["message"].as_str().unwrap().contains("orchestrator"),
+            "{stop:#}"
+        );
+    }
+    let shown: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/jobs/{job_id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded = shown["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["outcome"] == outcome);
+    assert!(recorded, "{shown:#}");
     app.stop().await;
 }
 
@@ -308,6 +356,80 @@ async fn a_busy_server_is_waited_out_until_every_run_is_accepted() {
     assert!(
         busy_answers > 0,
         "the second trigger should have met 429 while the first ran"
+    );
+    app.stop().await;
+}
+
+/// The job's view from the admin API.
+async fn job_view(app: &TestApp, id: &str) -> Value {
+    app.client
+        .get(app.url(&format!("/api/v1/jobs/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_followed_to_their_end_and_free_their_slot() {
+    let Some(zenml) = server("ZENHOOK_ZENML_ENV") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let app = spawn_app(Backend::Sqlite, &config(&zenml)).await.unwrap();
+    let mut rule = template_rule(&zenml, "e2e-one-at-a-time");
+    rule["concurrency"] = json!({ "max_running": 1, "key": "{{ event.repository }}" });
+    create_rule(&app, rule).await;
+    let first = push(&app, &format!("e2e-{}", uuid::Uuid::new_v4())).await;
+    let second = push(&app, &format!("e2e-{}", uuid::Uuid::new_v4())).await;
+    let first_job = settled_jobs(&app, &first, Duration::from_secs(60)).await[0].clone();
+    let second_job = settled_jobs(&app, &second, Duration::from_secs(90)).await[0].clone();
+    assert_eq!(first_job["status"], "succeeded");
+    assert_eq!(second_job["status"], "succeeded");
+
+    // The first run is followed until ZenML reports it ended (this fake stack fails it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let first_id = first_job["id"].as_str().unwrap();
+    let finished = loop {
+        let view = job_view(&app, first_id).await;
+        if view["run_terminal"] == 1 {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "run never ended: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let status = finished["run_status"].as_str().unwrap();
+    assert!(zenhook::worker::TERMINAL.contains(&status), "{finished:#}");
+    let history: Value = serde_json::from_str(finished["run_history"].as_str().unwrap()).unwrap();
+    assert!(history.as_array().unwrap().len() >= 1, "{history}");
+
+    // The second waited for that slot: it was triggered only after the first run ended.
+    let second_view = job_view(&app, second_job["id"].as_str().unwrap()).await;
+    let ended_at = history.as_array().unwrap().last().unwrap()["at"]
+        .as_i64()
+        .unwrap();
+    let first_attempt = second_view["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["outcome"] == "succeeded")
+        .expect("a succeeded attempt")
+        .clone();
+    let triggered =
+        humantime::parse_rfc3339(first_attempt["started_at"].as_str().unwrap()).unwrap();
+    let triggered_ms = triggered
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        triggered_ms >= ended_at,
+        "second triggered at {triggered_ms}, first ended at {ended_at}"
     );
     app.stop().await;
 }
