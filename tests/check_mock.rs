@@ -645,6 +645,37 @@ async fn the_cli_exits_non_zero_on_errors_and_prints_json() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("the check found 1 error(s)"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_reach_its_target_names_the_url_and_the_fix() {
+    use common::zenhook_api::{worker_config, Zenhook};
+    let port = closed_port().await;
+    let url = format!("http://127.0.0.1:{port}");
+    let app = spawn_app(Backend::Sqlite, &worker_config(&url, "1s", ""))
+        .await
+        .expect("sqlite");
+    let api = Zenhook::new(app.url(""));
+    api.create_rule("train", json!({})).await;
+    let delivery = api.push("unreachable-1").await;
+    let job = api.job_of(&delivery).await;
+    let job = api
+        .wait_job(&job, std::time::Duration::from_secs(20), |job| {
+            job["last_error"].is_string()
+        })
+        .await;
+    let error = job["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "ZenML unreachable: cannot connect to {url}/api/v1/login"
+        )),
+        "{error}"
+    );
+    assert!(
+        error.ends_with(&format!(" — {}", hints::unreachable("default"))),
+        "{error}"
+    );
+    app.stop().await;
+}
+
 async fn cli(args: &[&str]) -> std::process::Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zenhook"));
     command.args(args).kill_on_drop(true);

@@ -172,9 +172,15 @@ fn dockerfile_command_parses() {
     ));
 }
 
+/// The summary as `serve` prints it: sources are read from the reloadable part.
+fn summary_of(mut settings: Settings, found: &zenhook::startup::Found) -> String {
+    let live = zenhook::live::LiveConfig::build(&mut settings).expect("targets build");
+    zenhook::startup::summary(&settings, &live, found)
+}
+
 #[test]
 fn startup_summary_wording() {
-    use zenhook::startup::{summary, Found};
+    use zenhook::startup::Found;
     let found = Found {
         listen: "127.0.0.1:8080".parse().unwrap(),
         durability: "sqlite journal_mode=wal synchronous=FULL".into(),
@@ -182,7 +188,7 @@ fn startup_summary_wording() {
         enabled_rules: 0,
     };
     assert_eq!(
-        summary(&Settings::defaults(), &found),
+        summary_of(Settings::defaults(), &found),
         "zenhook 0.1.0 is running.
   Webhooks: POST http://127.0.0.1:8080/hooks/<source>
   Database: sqlite://zenhook.db (sqlite journal_mode=wal synchronous=FULL)
@@ -207,7 +213,7 @@ fn startup_summary_wording() {
         ..found
     };
     assert_eq!(
-        summary(&settings, &found),
+        summary_of(settings, &found),
         "zenhook 0.1.0 is running.
   Webhooks: POST http://127.0.0.1:8080/hooks/<source>
   Database: postgres://zenhook:***@db/zenhook (postgres synchronous_commit=on fsync=on)
@@ -220,4 +226,83 @@ fn startup_summary_wording() {
   Rules: 3 (2 enabled).
 "
     );
+}
+
+#[test]
+fn admin_tokens_bare_named_and_hashed() {
+    use zenhook::config::Scope;
+    let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // sha256("test")
+    let settings = load(
+        &format!(
+            "[admin]\ntokens = [\"bare-secret\", {{ name = \"ci\", token = \"ci-secret\", scope = \"read\" }}, \
+             {{ name = \"ops\", sha256 = \"{hash}\", scope = \"admin\" }}]\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let tokens = &settings.admin.tokens;
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(
+        (tokens[0].name.as_str(), tokens[0].scope),
+        ("token-1", Scope::Admin)
+    );
+    assert_eq!(
+        (tokens[1].name.as_str(), tokens[1].scope),
+        ("ci", Scope::Read)
+    );
+    assert_eq!(hex::encode(tokens[2].digest), hash);
+    assert!(
+        tokens[2].secret.is_none(),
+        "a hashed token's value is not known"
+    );
+    let debug = format!("{:?}", settings.admin);
+    assert!(
+        !debug.contains("bare-secret") && !debug.contains("ci-secret"),
+        "{debug}"
+    );
+
+    for (entry, expected) in [
+        (
+            "{ name = \"x\", sha256 = \"abc\", scope = \"read\" }",
+            "64 hex digits",
+        ),
+        (
+            "{ name = \"x\", scope = \"read\" }",
+            "exactly one of token and sha256",
+        ),
+        ("{ name = \"x\", token = \"t\", scope = \"root\" }", "root"),
+    ] {
+        let error = load(&format!("[admin]\ntokens = [{entry}]\n"), &[]).unwrap_err();
+        assert!(
+            error.contains(expected) || error.contains("admin"),
+            "{entry}: {error}"
+        );
+    }
+}
+
+#[test]
+fn retention_and_rate_limits_are_checked() {
+    let error = load("[retention]\ndeliveries = \"7d\"\n", &[]).unwrap_err();
+    assert!(error.contains("at least 30d"), "{error}");
+    let error = load(
+        "[targets.t]\nurl = \"http://z\"\napi_key = \"k\"\nrate_limit = \"fast\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(error.contains("targets.t.rate_limit"), "{error}");
+    let settings = load(
+        "[targets.t]\nurl = \"http://z\"\napi_key = \"k\"\nrate_limit = \"10/s\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.targets["t"].rate_limit,
+        Some((10, std::time::Duration::from_secs(1)))
+    );
+    let error = load(
+        "[targets.t]\nurl = \"http://z\"\napi_key = \"k\"\ntimeout = \"90s\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(error.contains("shorter than worker.lease"), "{error}");
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mock_zenml::{MockZenml, IDEMPOTENCY_WINDOW};
-use common::zenhook_api::{attempts, worker_config, Zenhook, API_KEY};
+use common::zenhook_api::{attempts, settled, worker_config, Zenhook, API_KEY};
 use serde_json::json;
 
 /// A zenhook process, killed if the test ends while it runs.
@@ -85,6 +85,23 @@ impl Service {
         }
     }
 
+    /// The job once its status is final, or a failure that shows the service's log.
+    async fn settled(&self, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let job = self.api.job(id).await;
+            if settled(job["status"].as_str().unwrap_or("")) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} did not settle: {job:#}\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -153,7 +170,7 @@ async fn crash_after_the_answer(past_the_idempotency_window: bool) {
 
     let second = world.start(None).await;
     let id = second.api.job_of(&delivery).await;
-    let job = second.api.settled_job(&id, Duration::from_secs(10)).await;
+    let job = second.settled(&id).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let runs = world.mock.runs();
     assert_eq!(runs.len(), 1, "{runs:#?}");
@@ -208,7 +225,7 @@ async fn a_crash_after_intake_commit_is_a_duplicate_on_redelivery() {
 
     let delivery = items[0]["id"].as_str().unwrap();
     let id = second.api.job_of(delivery).await;
-    let job = second.api.settled_job(&id, Duration::from_secs(10)).await;
+    let job = second.settled(&id).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let (_, jobs) = second.api.admin(reqwest::Method::GET, "/jobs", None).await;
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(1), "{jobs:#}");

@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::store::{Attempt, JobOutcome, JobRow};
-use crate::zenml::{TemplateOrSnapshot, TriggerError, TriggerRequest, ZenmlClient};
+use crate::zenml::{hints, TemplateOrSnapshot, TriggerError, TriggerRequest, ZenmlClient};
 
 use super::retry;
 
@@ -186,7 +186,13 @@ fn failed(
     started_at: i64,
     now: i64,
 ) -> (JobOutcome, Attempt) {
-    let summary = error.summary();
+    let summary = match &error {
+        // No answer: the message names the URL, the hint where to look (as `zenhook check` does).
+        TriggerError::Unreachable { .. } => {
+            format!("{} — {}", error.summary(), hints::unreachable(&job.target))
+        }
+        _ => error.summary(),
+    };
     let attempt = Attempt {
         started_at,
         finished_at: now,
