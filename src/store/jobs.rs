@@ -544,7 +544,7 @@ macro_rules! job_queries {
                     == 1;
                 if updated && update.terminal && job.concurrency_key.is_some() {
                     // A slot freed: held jobs of every replica may start.
-                    self.notify_jobs(&mut tx).await?;
+                    Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
                 }
                 tx.commit().await?;
                 Ok(updated)
@@ -755,7 +755,7 @@ macro_rules! job_queries {
                 let rows =
                     Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms)
                         .await?;
-                self.notify_jobs(&mut tx).await?;
+                Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
                 tx.commit().await?;
                 Ok(rows)
             }

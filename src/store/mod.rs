@@ -7,6 +7,7 @@
 mod jobs;
 mod migrations;
 mod postgres;
+mod shared;
 mod sqlite;
 mod writer;
 
@@ -469,6 +470,11 @@ pub async fn connect(url: &str, pool: &PoolSettings) -> Result<Arc<dyn Store>, S
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
+}
+
+/// An id read back from the database.
+fn parse_id(id: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(id).map_err(|_| StoreError::Corrupt(format!("bad uuid {id:?}")))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -5,11 +5,16 @@
 //! 300 s (of the mock's clock, which tests can move forward) answers with the same run,
 //! a taken run name is a 409 `EntityExistsError`, and errors come in ZenML's shapes.
 //! Tests count RUNS CREATED, not calls: exactly once is about runs.
+//!
+//! Runs report `initializing` unless a test scripts them: [`MockZenml::set_lifecycle`]
+//! moves new runs through states on a timer, [`MockZenml::set_run_status`] sets one, and
+//! [`MockZenml::forget_run`] makes one answer 404. Each run keeps when it was triggered
+//! and when the mock first had it terminal, so flow tests can check in-flight overlaps.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -28,6 +33,8 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(300);
 pub enum Fault {
     /// Answer with this status and body (and `Retry-After` seconds); no run is created.
     Status(u16, String, Option<u64>),
+    /// Like `Status`, after this long (a failing attempt that takes its time).
+    SlowStatus(Duration, u16, String),
     /// Create the run, then answer only after this long (a client timeout makes it ambiguous).
     Delay(Duration),
     /// Create the run, then close the connection without a complete answer.
@@ -37,6 +44,17 @@ pub enum Fault {
     /// request then meets a 409 for its run name.
     EarlierTwin,
 }
+
+/// ZenML's terminal run states, written out here so the mock does not take zenhook's word.
+pub const TERMINAL_STATES: [&str; 7] = [
+    "completed",
+    "failed",
+    "cached",
+    "skipped",
+    "cancelled",
+    "stopped",
+    "retried",
+];
 
 /// A run as the mock keeps it.
 #[derive(Debug, Clone)]
@@ -51,6 +69,47 @@ pub struct MockRun {
     pub source_id: String,
     pub config: Value,
     created: SystemTime,
+    /// Real time of the trigger call that created it.
+    pub triggered: Instant,
+    /// `(after the trigger, status)` steps it goes through, copied at creation.
+    lifecycle: Vec<(Duration, String)>,
+    /// A status set by the test, and since when; it wins over the lifecycle.
+    status_set: Option<(String, Instant)>,
+}
+
+impl MockRun {
+    /// What `GET /api/v1/runs/{id}` reports at `now`.
+    pub fn status_at(&self, now: Instant) -> String {
+        if let Some((status, _)) = &self.status_set {
+            return status.clone();
+        }
+        let elapsed = now.saturating_duration_since(self.triggered);
+        self.lifecycle
+            .iter()
+            .rev()
+            .find(|(after, _)| *after <= elapsed)
+            .map(|(_, status)| status.clone())
+            .unwrap_or_else(|| "initializing".into())
+    }
+
+    /// When the mock first had the run in a terminal state, if it has yet.
+    pub fn ended_at(&self, now: Instant) -> Option<Instant> {
+        let scripted = self
+            .lifecycle
+            .iter()
+            .find(|(_, status)| TERMINAL_STATES.contains(&status.as_str()))
+            .map(|(after, _)| self.triggered + *after);
+        let set = self
+            .status_set
+            .as_ref()
+            .filter(|(status, _)| TERMINAL_STATES.contains(&status.as_str()))
+            .map(|(_, at)| *at);
+        [scripted, set]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at <= now)
+            .min()
+    }
 }
 
 #[derive(Default)]
@@ -75,6 +134,12 @@ struct Inner {
     in_progress: HashSet<String>,
     clock_offset: Duration,
     counters: Counters,
+    /// The lifecycle new runs get.
+    lifecycle: Vec<(Duration, String)>,
+    /// Runs that answer 404 to `GET /api/v1/runs/{id}`.
+    forgotten: HashSet<String>,
+    /// Real time of every authenticated trigger call, faulted ones included.
+    trigger_times: Vec<Instant>,
 }
 
 impl Inner {
@@ -112,6 +177,9 @@ impl MockZenml {
             in_progress: HashSet::new(),
             clock_offset: Duration::ZERO,
             counters: Counters::default(),
+            lifecycle: Vec::new(),
+            forgotten: HashSet::new(),
+            trigger_times: Vec::new(),
         }));
         let app = Router::new()
             .route("/api/v1/login", post(login))
@@ -221,6 +289,32 @@ impl MockZenml {
     pub fn lookups(&self) -> usize {
         self.lock().counters.lookups
     }
+
+    /// Runs created from now on go through `steps`: `(after the trigger, status)`.
+    pub fn set_lifecycle(&self, steps: &[(Duration, &str)]) {
+        self.lock().lifecycle = steps.iter().map(|(at, s)| (*at, (*s).to_owned())).collect();
+    }
+
+    /// The run reports `status` from now on.
+    pub fn set_run_status(&self, run_id: &str, status: &str) {
+        let mut inner = self.lock();
+        let run = inner
+            .runs
+            .iter_mut()
+            .find(|r| r.id == run_id)
+            .expect("a run the mock created");
+        run.status_set = Some((status.to_owned(), Instant::now()));
+    }
+
+    /// The run answers 404 from now on (deleted, or another workspace's database).
+    pub fn forget_run(&self, run_id: &str) {
+        self.lock().forgotten.insert(run_id.to_owned());
+    }
+
+    /// Real times of the authenticated trigger calls, in arrival order.
+    pub fn trigger_times(&self) -> Vec<Instant> {
+        self.lock().trigger_times.clone()
+    }
 }
 
 type Shared = State<Arc<Mutex<Inner>>>;
@@ -315,6 +409,7 @@ fn create_run(
 ) -> String {
     let id = Uuid::new_v4().to_string();
     let created = inner.now();
+    let lifecycle = inner.lifecycle.clone();
     inner.runs.push(MockRun {
         id: id.clone(),
         name,
@@ -324,6 +419,9 @@ fn create_run(
         source_id: source_id.to_owned(),
         config,
         created,
+        triggered: Instant::now(),
+        lifecycle,
+        status_set: None,
     });
     id
 }
@@ -355,6 +453,8 @@ fn tags_of(config: &Value) -> Vec<String> {
 fn run_json(run: &MockRun, index: usize) -> Value {
     let created = humantime::format_rfc3339_micros(run.created).to_string();
     let created = created.trim_end_matches('Z');
+    let status = run.status_at(Instant::now());
+    let in_progress = !TERMINAL_STATES.contains(&status.as_str());
     let source_key = if run.collection == "run_templates" {
         "template_id"
     } else {
@@ -368,7 +468,7 @@ fn run_json(run: &MockRun, index: usize) -> Value {
             "created": created, "updated": created,
             "user_id": "c8165164-0964-405e-9a30-ea8db0fd5c07",
             "project_id": "f2fd1d80-ef8b-4501-9120-4b6f7a829189",
-            "status": "initializing", "in_progress": true, "status_reason": null,
+            "status": status, "in_progress": in_progress, "status_reason": null,
             "index": index, "pipeline_id": "92115126-1d28-4322-962e-538d47c00f90",
             "child_key": null, "root_run_id": null
         },
@@ -435,6 +535,8 @@ async fn trigger_snapshot(
 /// run's answer to send as the fault says.
 enum Decision {
     Now(Response),
+    /// An answer to send after a wait, counted as answered once sent.
+    Later(Duration, Response),
     Created {
         response: Response,
         fault: Option<Fault>,
@@ -452,6 +554,11 @@ async fn trigger(
     let (response, fault, in_progress) =
         match decide(&shared, collection, &source_id, &headers, &body) {
             Decision::Now(response) => return response,
+            Decision::Later(wait, response) => {
+                tokio::time::sleep(wait).await;
+                lock(&shared).counters.answered += 1;
+                return response;
+            }
             Decision::Created {
                 response,
                 fault,
@@ -486,10 +593,14 @@ fn decide(
         return Decision::Now(refusal);
     }
     inner.counters.trigger_calls += 1;
+    inner.trigger_times.push(Instant::now());
     let fault = inner.faults.pop_front();
     if let Some(Fault::Status(status, body, retry_after)) = &fault {
         inner.counters.answered += 1;
         return Decision::Now(status_response(*status, body, *retry_after));
+    }
+    if let Some(Fault::SlowStatus(wait, status, body)) = &fault {
+        return Decision::Later(*wait, status_response(*status, body, None));
     }
     if Uuid::parse_str(source_id).is_err() {
         return Decision::Now(
@@ -701,7 +812,7 @@ async fn get_run(State(inner): Shared, headers: HeaderMap, Path(id): Path<String
     if let Some(refusal) = refuse_unauthenticated(&inner, &headers) {
         return refusal;
     }
-    if inner.runs.iter().any(|r| r.id == id) {
+    if inner.runs.iter().any(|r| r.id == id) && !inner.forgotten.contains(&id) {
         answer_run(&inner, &id)
     } else {
         error(

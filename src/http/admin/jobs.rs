@@ -61,14 +61,17 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-const STATUSES: [&str; 7] = [
+const STATUSES: [&str; 10] = [
     "queued",
+    "held",
     "running",
     "retrying",
     "succeeded",
     "dead",
     "cancelled",
     "shadowed",
+    "skipped",
+    "superseded",
 ];
 
 pub async fn list(
