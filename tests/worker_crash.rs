@@ -31,14 +31,27 @@ impl Drop for Service {
 impl Service {
     /// Starts `zenhook serve` on a free port over `db_url`, armed with `failpoint`.
     async fn start(dir: &Path, mock: &MockZenml, db_url: &str, failpoint: Option<&str>) -> Service {
+        Self::start_with(
+            dir,
+            &worker_config(&mock.url(), "1s", ""),
+            db_url,
+            failpoint,
+        )
+        .await
+    }
+
+    /// Starts `zenhook serve` with `config` (the listen address is added).
+    async fn start_with(
+        dir: &Path,
+        config: &str,
+        db_url: &str,
+        failpoint: Option<&str>,
+    ) -> Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let config = format!(
-            "{}\n[server]\nlisten = \"127.0.0.1:{port}\"\n",
-            worker_config(&mock.url(), "1s", "")
-        );
+        let config = format!("{config}\n[server]\nlisten = \"127.0.0.1:{port}\"\n");
         let config_path = dir.join(format!("zenhook-{port}.toml"));
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.join(format!("zenhook-{port}.log"));
@@ -231,4 +244,102 @@ async fn a_crash_after_intake_commit_is_a_duplicate_on_redelivery() {
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(1), "{jobs:#}");
     assert_eq!(world.mock.runs_created(), 1);
     assert_eq!(job["run_id"], world.mock.runs()[0].id.as_str());
+}
+
+/// The crash after ZenML's answer, against a REAL ZenML server (`ZENHOOK_ZENML_ENV`,
+/// started by `.ci/run`): the restarted service adopts the run by its tag, and ZenML
+/// holds exactly one run for the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_against_real_zenml_gives_one_run() {
+    let Some(env_file) = std::env::var_os("ZENHOOK_ZENML_ENV") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but ZENHOOK_ZENML_ENV is not: .ci/run must start the ZenML server"
+        );
+        eprintln!("skipped: ZENHOOK_ZENML_ENV is not set");
+        return;
+    };
+    let zenml: std::collections::HashMap<String, String> = std::fs::read_to_string(&env_file)
+        .expect("env file")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let config =
+        common::zenhook_api::worker_config_with_lease(&zenml["ZENML_URL"], "10s", "12s", "")
+            .replace(API_KEY, &zenml["ZENML_API_KEY"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("zenhook.db").display());
+
+    let first = Service::start_with(
+        dir.path(),
+        &config,
+        &db_url,
+        Some("worker-after-zenml-answer"),
+    )
+    .await;
+    let (status, body) = first
+        .api
+        .admin(
+            reqwest::Method::POST,
+            "/rules",
+            Some(json!({
+                "name": "real-crash",
+                "events": ["push"],
+                "target": "default",
+                "template_id": zenml["ZENML_TEMPLATE_ID"],
+                "run_config": { "run_name": "zenhook-crash-{date}-{time}", "tags": ["zenhook-crash-test"] },
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let delivery = first
+        .api
+        .push(&format!("real-crash-{}", uuid::Uuid::new_v4()))
+        .await;
+    let job_id = first.api.job_of(&delivery).await;
+    first.crashed().await;
+
+    let second = Service::start_with(dir.path(), &config, &db_url, None).await;
+    // The lease (12 s) must run out before the job is reclaimed, as uncertain.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let job = loop {
+        let job = second.api.job(&job_id).await;
+        if settled(job["status"].as_str().unwrap_or("")) {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job did not settle: {job:#}\n{}",
+            second.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    // ZenML itself holds one run with the job's tag.
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/login", zenml["ZENML_URL"]))
+        .form(&[("password", zenml["ZENML_API_KEY"].as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tag = format!("zenhook-job-{job_id}-1");
+    let runs: serde_json::Value = http
+        .get(format!(
+            "{}/api/v1/runs?tags=equals:{tag}&size=10",
+            zenml["ZENML_URL"]
+        ))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["total"], 1, "{runs:#}");
+    assert_eq!(runs["items"][0]["id"], job["run_id"]);
 }

@@ -1,7 +1,7 @@
 //! When a failed job is tried again (pinned): attempt n waits
 //! `retry_schedule[min(n, len - 1)] × uniform(0.5, 1.0)`. A `Retry-After` from ZenML
-//! replaces the schedule's entry, capped at an hour, and is never undercut: the jitter
-//! then only adds up to a quarter, so replicas told the same moment do not return in step.
+//! replaces the schedule's entry, capped at an hour, and is jittered the same way, so
+//! replicas told the same moment do not all return in step.
 
 use std::time::Duration;
 
