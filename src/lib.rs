@@ -127,6 +127,16 @@ pub async fn run_with(
     let durability = store.durability().await?;
     tracing::info!(%durability, "database ready");
 
+    for target in settings.targets.values() {
+        if matches!(target.credential, Some(config::Credential::Token(_))) {
+            tracing::warn!(
+                target = %target.name,
+                "targets.{}.token is a bearer token used as is: it expires, and then every \
+                 trigger fails; automation should use a service-account API key (api_key)",
+                target.name
+            );
+        }
+    }
     let live_config = LiveConfig::build(&mut settings)?;
     let rules = RuleCache::new(live_config.known());
     let broken = rules.reload(store.as_ref()).await?;
@@ -173,6 +183,13 @@ pub async fn run_with(
         options.clock.clone(),
         shutdown.clone(),
     ));
+    crate::metrics::install();
+    let gauges = tokio::spawn(crate::metrics::refresh_job_gauges(
+        store.clone(),
+        options.clock.clone(),
+        crate::metrics::GAUGE_REFRESH,
+        shutdown.clone(),
+    ));
 
     let wake = Arc::new(Notify::new());
     let worker = if role == Role::Api {
@@ -208,6 +225,7 @@ pub async fn run_with(
         let _ = task.await;
     }
     let _ = pruner.await;
+    let _ = gauges.await;
     tracing::info!("stopped");
     Ok(())
 }

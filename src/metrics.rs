@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::http::ApiError;
 use crate::store::Store;
 
 pub const DELIVERIES: &str = "zenhook_deliveries_total";
@@ -100,9 +101,21 @@ pub fn unknown_source() {
 }
 
 /// A webhook refused by its verifier; `reason` is `Rejection::reason()`.
-pub fn verification_failure(source: &str, reason: &'static str) {
+pub fn unauthorized(source: &str, reason: &'static str) {
     ::metrics::counter!(VERIFICATION_FAILURES, "source" => source.to_owned(), "reason" => reason)
         .increment(1);
+    delivery(source, "unauthorized");
+}
+
+/// A webhook refused after its source was found, by the error it was answered with.
+pub fn refused(source: &str, error: &ApiError) {
+    let outcome = match error {
+        ApiError::Unauthorized => "unauthorized",
+        ApiError::BodyTooLarge { .. } => "too_large",
+        ApiError::Unavailable => "unavailable",
+        _ => "invalid_body",
+    };
+    delivery(source, outcome);
 }
 
 /// One go at a job, by target and what it came to (the job status it leaves).
@@ -114,6 +127,14 @@ pub fn trigger_attempt(target: &str, result: &'static str) {
 /// How long the calls of one attempt at ZenML took.
 pub fn zenml_request(elapsed: Duration) {
     ::metrics::histogram!(ZENML_REQUEST_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// Awaits the calls of one attempt at ZenML, recording how long they took.
+pub async fn zenml_call<T>(call: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    zenml_request(started.elapsed());
+    result
 }
 
 /// How many deliveries one group commit carried.

@@ -262,3 +262,46 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// Two processes on one Postgres: intake on one, the worker on the other, with the
+/// worker's poll at an hour. Only LISTEN/NOTIFY can tell the worker of the new job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_from_one_replica_wakes_the_worker_of_another() {
+    let Some(db) = common::TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let options = |role| zenhook::RunOptions {
+        role,
+        ..Default::default()
+    };
+    let worker =
+        common::spawn_app_with(db.shared(), &config(), options(zenhook::Role::Worker)).await;
+    let api = common::spawn_app_with(db, &config(), options(zenhook::Role::Api)).await;
+    create_rule(&api, "train-on-master", &["master"]).await;
+    // Give the worker's listener a moment to subscribe before the notification.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delivery = push(&api, "across-replicas-1").await;
+    let jobs = settled_jobs(&api, &delivery).await;
+    assert_eq!(jobs[0]["status"], "shadowed");
+    api.stop().await;
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_split_role_on_sqlite_is_refused() {
+    let db = common::TestDb::new(Backend::Sqlite).await.unwrap();
+    let settings = zenhook::config::Settings::load_with_env(
+        None,
+        vec![("ZENHOOK__DATABASE__URL".to_owned(), db.url.clone())],
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = zenhook::RunOptions {
+        role: zenhook::Role::Worker,
+        ..Default::default()
+    };
+    let error = zenhook::run_with(settings, options, listener, Default::default())
+        .await
+        .expect_err("SQLite is owned by one process");
+    assert!(error.to_string().contains("needs Postgres"), "{error}");
+}

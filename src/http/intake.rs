@@ -5,6 +5,7 @@
 //! before the commit, and nothing unverified is stored.
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,18 +26,23 @@ use crate::store::{
 
 pub async fn receive(
     State(app): State<AppState>,
-    Path(source_name): Path<String>,
+    source_name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // A name that does not decode (not UTF-8) names no source: 404 like any other.
+    let source_name = source_name.map(|Path(name)| name).unwrap_or_default();
     // One consistent view of the sources for the whole request, even across a reload.
     let live = app.live.current();
     let source = live
         .sources
         .get(&source_name)
-        .ok_or(ApiError::UnknownSource)?;
+        .ok_or(ApiError::UnknownSource)
+        .inspect_err(|_| crate::metrics::unknown_source())?;
     let received_at_ms = app.clock.now_ms();
-    let body = read_body(body, app.max_body_bytes).await?;
+    let body = read_body(body, app.max_body_bytes)
+        .await
+        .inspect_err(|e| crate::metrics::refused(&source.name, e))?;
 
     if let Err(rejection) = source
         .verifier
@@ -44,16 +50,19 @@ pub async fn receive(
     {
         // The reason is for operators; the sender only learns that it was refused.
         tracing::warn!(source = %source.name, reason = rejection.reason(), "webhook refused");
+        crate::metrics::unauthorized(&source.name, rejection.reason());
         return Err(ApiError::Unauthorized);
     }
 
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let payload = event::parse_body(content_type, &body).map_err(|e| {
-        tracing::info!(source = %source.name, error = %e, "verified body refused");
-        ApiError::InvalidBody(e.to_string())
-    })?;
+    let payload = event::parse_body(content_type, &body)
+        .map_err(|e| {
+            tracing::info!(source = %source.name, error = %e, "verified body refused");
+            ApiError::InvalidBody(e.to_string())
+        })
+        .inspect_err(|e| crate::metrics::refused(&source.name, e))?;
     let envelope = event::envelope(source.kind, &source.envelope, &headers, &payload);
     let event = event::normalise(source.kind, &envelope, &headers, &payload);
 
@@ -83,9 +92,14 @@ pub async fn receive(
     let has_jobs = !delivery.jobs.is_empty();
     let committed = app.commits.commit(delivery).await.map_err(|e| {
         match &e {
-            CommitError::Busy => tracing::warn!(source = %source.name, "commit queue full"),
-            _ => tracing::error!(source = %source.name, error = %e, "delivery not stored"),
+            CommitError::Busy => {
+                tracing::warn!(source = %source.name, %delivery_id, "commit queue full")
+            }
+            _ => {
+                tracing::error!(source = %source.name, %delivery_id, error = %e, "delivery not stored")
+            }
         }
+        crate::metrics::delivery(&source.name, "unavailable");
         ApiError::Unavailable
     })?;
 
@@ -100,13 +114,16 @@ pub async fn receive(
                 outcome = outcome.as_str(), "delivery accepted"
             );
             if outcome == DeliveryOutcome::Pong {
+                crate::metrics::delivery(&source.name, "pong");
                 answer(StatusCode::OK, id, "pong")
             } else {
+                crate::metrics::delivery(&source.name, "accepted");
                 answer(StatusCode::ACCEPTED, id, "accepted")
             }
         }
         Committed::Duplicate { id } => {
             tracing::info!(delivery_id = %id, discarded = %delivery_id, source = %source.name, "redelivery");
+            crate::metrics::delivery(&source.name, "duplicate");
             answer(StatusCode::OK, id, "duplicate")
         }
     })

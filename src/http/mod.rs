@@ -48,7 +48,8 @@ pub fn router(state: AppState, request_timeout: Duration, with_admin: bool) -> R
     let mut router = Router::new()
         .route("/hooks/{source}", post(intake::receive))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics));
     if with_admin {
         router = router.nest("/api/v1", admin::router(state.clone()));
     }
@@ -93,6 +94,17 @@ fn with_layers(router: Router, request_timeout: Duration) -> Router {
                 StatusCode::SERVICE_UNAVAILABLE,
                 request_timeout,
             )),
+    )
+}
+
+/// Prometheus text format; public like the health checks (it carries no secrets).
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
     )
 }
 

@@ -196,9 +196,10 @@ pub(super) const FLOW_CANDIDATES: &str = "SELECT * FROM jobs WHERE concurrency_k
 pub(super) const IN_FLIGHT: &str = "SELECT COUNT(*) FROM jobs WHERE concurrency_key = $1 \
      AND (status = 'running' OR (status = 'succeeded' AND run_terminal = 0))";
 
-/// The first job of a key that has not started: in an ordered key, only it may start.
+/// The first job of a key not yet triggered: in an ordered key, only it may start. A job
+/// being sent counts, since its call may fail and leave it retrying.
 pub(super) const FIRST_WAITING: &str = "SELECT MIN(delivery_seq) FROM jobs \
-     WHERE concurrency_key = $1 AND status IN ('queued', 'retrying', 'held')";
+     WHERE concurrency_key = $1 AND status IN ('queued', 'retrying', 'held', 'running')";
 
 pub(super) const CLAIM_ONE: &str = "UPDATE jobs SET status = 'running', lease_owner = $2, \
      lease_token = $3, lease_expires_at = $4, updated_at = $5 \

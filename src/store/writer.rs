@@ -75,6 +75,7 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        crate::metrics::commit_batch(deliveries.len());
         commit_batch(store.as_ref(), &deliveries, &mut replies).await;
         deliveries.clear();
         replies.clear();
@@ -91,7 +92,7 @@ async fn commit_batch(store: &dyn Store, deliveries: &[NewDelivery], replies: &m
             }
         }
         Err(error) if deliveries.len() == 1 => {
-            tracing::error!(%error, "commit failed");
+            tracing::error!(%error, delivery_id = %deliveries[0].id, "commit failed");
             if let Some(reply) = replies.pop() {
                 let _ = reply.send(Err(error));
             }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::config::{Target, WorkerSettings};
@@ -124,7 +125,8 @@ impl Worker {
                     Ok(jobs) => {
                         let claimed = jobs.len();
                         for job in jobs {
-                            in_flight.spawn(process(context.clone(), job));
+                            let span = job_span(&job);
+                            in_flight.spawn(process(context.clone(), job).instrument(span));
                         }
                         if claimed == free {
                             // There may be more due: claim again once a slot frees.
@@ -198,6 +200,11 @@ fn forward_notifications(
     })
 }
 
+/// Every log line about a job carries its id and its delivery's.
+fn job_span(job: &JobRow) -> tracing::Span {
+    tracing::info_span!("job", job_id = %job.id, delivery_id = %job.delivery_id)
+}
+
 /// One job, start to end: the call, lease renewal while it runs, the fenced result.
 async fn process(context: Arc<Context>, job: JobRow) {
     let store = &context.store;
@@ -230,10 +237,17 @@ async fn process(context: Arc<Context>, job: JobRow) {
                 max_attempts: settings.max_attempts,
                 busy_timeout: settings.busy_timeout,
             };
-            if let Some(limiter) = &target.limiter {
-                limiter.acquire().await;
-            }
-            let call = trigger::attempt(&target.client, &job, &policy, || context.now_ms());
+            let call = async {
+                // The wait for a token is covered by the lease renewal below: a wait
+                // longer than the lease must not hand the job to a second worker.
+                if let Some(limiter) = &target.limiter {
+                    limiter.acquire().await;
+                }
+                crate::metrics::zenml_call(trigger::attempt(&target.client, &job, &policy, || {
+                    context.now_ms()
+                }))
+                .await
+            };
             let renewal = keep_lease(&context, &job, settings.lease);
             tokio::pin!(call);
             tokio::select! {
@@ -248,6 +262,7 @@ async fn process(context: Arc<Context>, job: JobRow) {
         }
     };
     crate::failpoint::hit("worker-after-zenml-answer");
+    crate::metrics::trigger_attempt(&job.target, outcome.status());
     match store
         .finish_job(&job, &outcome, Some(&attempt), context.now_ms())
         .await
@@ -348,6 +363,7 @@ async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
             let context = context.clone();
             let live = live.clone();
             let schedule = &schedule;
+            let span = job_span(&job);
             async move {
                 let Some(client) = live.targets.get(&job.target).and_then(TargetClient::live) else {
                     return;
@@ -368,6 +384,7 @@ async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
                     Err(error) => tracing::warn!(job_id = %job.id, %error, "cannot record the run status"),
                 }
             }
+            .instrument(span)
         });
         futures::future::join_all(looks).await;
         tokio::select! {

@@ -170,6 +170,7 @@ pub async fn spawn_app_with(db: TestDb, config: &str, mut options: zenhook::RunO
     let settings = Settings::load_with_env(Some(&path), env.clone()).expect("valid test config");
     options.config_path = Some(path);
     options.config_env = Some(env);
+    let serves_http = options.role != zenhook::Role::Worker;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -183,7 +184,7 @@ pub async fn spawn_app_with(db: TestDb, config: &str, mut options: zenhook::RunO
     ));
     let client = reqwest::Client::new();
     // Ready once the database is migrated and the listener serves.
-    for _ in 0..200 {
+    for _ in 0..(if serves_http { 200 } else { 0 }) {
         if let Ok(response) = client.get(format!("http://{addr}/readyz")).send().await {
             if response.status().is_success() {
                 break;
