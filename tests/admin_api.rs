@@ -2,6 +2,7 @@
 //! rules CRUD and validation, deliveries with their traces and jobs, dry runs,
 //! backtests, the OpenAPI document, and rule changes reaching a second replica.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -33,28 +34,6 @@ header = "X-Signature"
 event = {{ json_path = "$.type" }}
 "#
     )
-}
-
-/// Runs `body` against both backends (Postgres skipped only outside CI when absent).
-macro_rules! both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = spawn_app(Backend::Sqlite, &config()).await.expect("sqlite");
-                let case = $body;
-                case(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = spawn_app(Backend::Postgres, &config()).await {
-                    let case = $body;
-                    case(app).await;
-                }
-            }
-        }
-    };
 }
 
 /// An admin API call with the token; answers the status and the JSON body (Null when

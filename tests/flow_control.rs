@@ -351,6 +351,51 @@ async fn debounce_state_survives_a_restart() {
     app.stop().await;
 }
 
+/// A burst arriving at two replicas at once (one Postgres database) is still one burst:
+/// exactly one job is left to run, and it runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_across_replicas_triggers_once() {
+    let Some(s) = start(
+        Backend::Postgres,
+        &Settings::default(),
+        json!({"debounce": {"window": "1h"}}),
+    )
+    .await
+    else {
+        return;
+    };
+    let other = spawn(s.app.db.shared(), &s.mock, &Settings::default(), &s.clock).await;
+    let other_api = api_of(&other);
+    let pushes = (0..20).map(|i| {
+        let api = if i % 2 == 0 { &s.api } else { &other_api };
+        async move { push(api, &format!("replicas-burst-{i}"), &commit(i)).await }
+    });
+    let jobs = futures::future::join_all(pushes).await;
+    let mut waiting = Vec::new();
+    for id in &jobs {
+        let job = s.api.job(id).await;
+        match job["status"].as_str() {
+            Some("superseded") => {}
+            Some("queued") => waiting.push(job),
+            _ => panic!("neither superseded nor waiting: {job:#}"),
+        }
+    }
+    assert_eq!(waiting.len(), 1, "one job per burst: {waiting:#?}");
+
+    s.clock.advance(Duration::from_secs(3601));
+    let id = waiting[0]["id"].as_str().expect("id");
+    wait_status(&s.api, id, "succeeded").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let runs = s.mock.runs();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(
+        commit_of(&runs[0]),
+        waiting[0]["run_config"]["steps"]["x"]["parameters"]["commit"]
+    );
+    other.stop().await;
+    s.app.stop().await;
+}
+
 /// Three events under `max_running = 1` (runs end half a second after their trigger):
 /// three runs, one after another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
 //! The intake path end to end on a real socket, against SQLite and against Postgres.
 
+#[macro_use]
 mod common;
 
 use common::{github_signature, spawn_app, Backend, TestApp};
@@ -30,28 +31,6 @@ kind = "hmac"
 secrets = ["scheduler-secret"]
 "#
     )
-}
-
-/// Runs `body` against both backends (Postgres skipped only outside CI when absent).
-macro_rules! both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = spawn_app(Backend::Sqlite, &config()).await.expect("sqlite");
-                let case = $body;
-                case(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = spawn_app(Backend::Postgres, &config()).await {
-                    let case = $body;
-                    case(app).await;
-                }
-            }
-        }
-    };
 }
 
 fn push_body() -> Vec<u8> {

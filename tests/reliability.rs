@@ -673,6 +673,11 @@ async fn bad_input_gets_its_documented_answer_and_leaks_no_secret() {
     app.stop().await;
 
     let logs = logs.lock().expect("log buffer").clone();
+    println!(
+        "searched {} bytes of TRACE logs and {} answers",
+        logs.len(),
+        bodies.len()
+    );
     assert!(
         find(&logs, b"webhook refused"),
         "TRACE logs were captured ({} bytes)",
@@ -827,6 +832,11 @@ async fn intake_refuses_while_the_database_is_down_and_both_halves_recover() {
         assert_eq!(*status, 503, "while the database is down: never 202");
     }
     assert!(recovered.is_some(), "no 202 within 20 s of the restore");
+    println!(
+        "{accepted_before} accepted before the cut, {} refused while down, first 202 {:?} after the restore",
+        during.len(),
+        recovered
+    );
 
     // Every 202 is stored.
     let store = db.store().await;
@@ -926,7 +936,7 @@ async fn sigkill_at_random_moments_loses_no_accepted_delivery_and_doubles_no_run
     let accepted: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let next = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..4 {
         let (accepted, next) = (accepted.clone(), next.clone());
         let api = Zenhook {
             base: api.base.clone(),
@@ -961,7 +971,7 @@ async fn sigkill_at_random_moments_loses_no_accepted_delivery_and_doubles_no_run
     // Kill and restart while they send.
     let mut kills = 0;
     while !senders.iter().all(|s| s.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(100..600))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..400))).await;
         if senders.iter().all(|s| s.is_finished()) {
             break;
         }
@@ -975,7 +985,7 @@ async fn sigkill_at_random_moments_loses_no_accepted_delivery_and_doubles_no_run
         sender.await.expect("sender");
     }
     println!("{kills} kills in {:?}", started.elapsed());
-    assert!(kills >= 3, "the test killed the service only {kills} times");
+    assert!(kills >= 5, "the test killed the service only {kills} times");
 
     // Every accepted delivery exists, and each job ends with exactly one run.
     let accepted = accepted.lock().unwrap().clone();

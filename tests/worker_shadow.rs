@@ -1,6 +1,7 @@
 //! Webhook to job to (shadow) trigger, end to end on both backends, with no ZenML: the
 //! newcomer's path. Also the operator endpoints and replays.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -26,27 +27,6 @@ tokens = ["{TOKEN}"]
 poll = "1h"
 "#
     )
-}
-
-macro_rules! both_backends {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let app = spawn_app(Backend::Sqlite, &config()).await.expect("sqlite");
-                let case = $body;
-                case(app).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(app) = spawn_app(Backend::Postgres, &config()).await {
-                    let case = $body;
-                    case(app).await;
-                }
-            }
-        }
-    };
 }
 
 async fn admin(

@@ -1,5 +1,29 @@
 //! Test helpers: a real service on port 0 over a fresh database, SQLite or Postgres.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// Runs `$body` (an async closure taking a [`TestApp`]) against a fresh service on
+/// SQLite and on Postgres, each started with the test file's `config()`. Postgres is
+/// skipped only outside CI when it is unreachable.
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = spawn_app(Backend::Sqlite, &config()).await.expect("sqlite");
+                let case = $body;
+                case(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = spawn_app(Backend::Postgres, &config()).await {
+                    let case = $body;
+                    case(app).await;
+                }
+            }
+        }
+    };
+}
 
 use std::net::SocketAddr;
 use std::sync::Arc;
