@@ -1023,6 +1023,7 @@ fn every_hint_sentence() {
         (hints::name_ambiguous("prod", t, "x", &["1".into(), "2".into()]), "2 templates are named \"x\" on target prod (1, 2): give `template_id` instead"),
         (hints::name_unresolved("prod", t, "x", "ZenML unreachable: why"), "target prod cannot be asked for the template named \"x\" (ZenML unreachable: why): retry when it answers, or give `template_id`"),
         (status(Operation::Login, 400), "ZenML refused the login request: `targets.prod.api_key` must hold a service-account API key (ZENKEY_...)"),
+        (status(Operation::Login, 401), "the API key was rotated or deactivated: create a new key for the service account and update `targets.prod.api_key`"),
         (status(Operation::Login, 403), "the service account may not log in: check that it and its API key are active"),
         (status(Operation::Trigger(t), 400), "ZenML refused the run configuration: fix the rule's run_config"),
         (status(Operation::FindRun, 422), "ZenML refused zenhook's query: this is a zenhook bug, please report it with ZenML's message"),

@@ -366,11 +366,23 @@ async fn a_burst_across_replicas_triggers_once() {
     };
     let other = spawn(s.app.db.shared(), &s.mock, &Settings::default(), &s.clock).await;
     let other_api = api_of(&other);
-    let pushes = (0..20).map(|i| {
-        let api = if i % 2 == 0 { &s.api } else { &other_api };
-        async move { push(api, &format!("replicas-burst-{i}"), &commit(i)).await }
-    });
-    let jobs = futures::future::join_all(pushes).await;
+    // Pairs of events at once, one at each replica: each pair races for the burst.
+    let mut jobs = Vec::new();
+    for round in 0..10 {
+        let (a, b) = tokio::join!(
+            push(
+                &s.api,
+                &format!("replicas-burst-{round}-a"),
+                &commit(2 * round)
+            ),
+            push(
+                &other_api,
+                &format!("replicas-burst-{round}-b"),
+                &commit(2 * round + 1)
+            ),
+        );
+        jobs.extend([a, b]);
+    }
     let mut waiting = Vec::new();
     for id in &jobs {
         let job = s.api.job(id).await;
