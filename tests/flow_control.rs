@@ -369,17 +369,14 @@ async fn a_burst_across_replicas_triggers_once() {
     // Pairs of events at once, one at each replica: each pair races for the burst.
     let mut jobs = Vec::new();
     for round in 0..10 {
+        let (first, second) = (commit(2 * round), commit(2 * round + 1));
+        let (a_name, b_name) = (
+            format!("replicas-burst-{round}-a"),
+            format!("replicas-burst-{round}-b"),
+        );
         let (a, b) = tokio::join!(
-            push(
-                &s.api,
-                &format!("replicas-burst-{round}-a"),
-                &commit(2 * round)
-            ),
-            push(
-                &other_api,
-                &format!("replicas-burst-{round}-b"),
-                &commit(2 * round + 1)
-            ),
+            push(&s.api, &a_name, &first),
+            push(&other_api, &b_name, &second)
         );
         jobs.extend([a, b]);
     }

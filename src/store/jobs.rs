@@ -442,6 +442,10 @@ macro_rules! job_queries {
                     let mut next_attempt_at = now_ms;
                     let mut first_at = None;
                     if let Some(debounce) = &job.debounce {
+                        // Replicas may receive events of one burst at once: without the
+                        // lock each would miss the other's new job and both would run.
+                        Self::lock_body(conn, &format!("debounce/{}/{}", job.rule_id, debounce.key))
+                            .await?;
                         let burst: Vec<JobRow> = sqlx::query_as(sql::DEBOUNCED)
                             .bind(job.rule_id.to_string())
                             .bind(&debounce.key)
@@ -453,12 +457,18 @@ macro_rules! job_queries {
                             .min()
                             .unwrap_or(now_ms);
                         for earlier in &burst {
-                            sqlx::query(sql::SUPERSEDE)
+                            let superseded = sqlx::query(sql::SUPERSEDE)
                                 .bind(&earlier.id)
                                 .bind(&id)
                                 .bind(now_ms)
                                 .execute(&mut *conn)
-                                .await?;
+                                .await?
+                                .rows_affected()
+                                == 1;
+                            if !superseded {
+                                // A worker claimed it meanwhile: it runs, and its trace stays.
+                                continue;
+                            }
                             let trace: Option<String> =
                                 sqlx::query_scalar("SELECT trace FROM deliveries WHERE id = $1")
                                     .bind(&earlier.delivery_id)
