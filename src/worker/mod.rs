@@ -26,7 +26,7 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Target, WorkerSettings};
 use crate::live::Live;
-use crate::store::{Attempt, Channel, JobOutcome, JobRow, Store};
+use crate::store::{Attempt, Channel, JobOutcome, JobRow, RunUpdate, Store};
 use crate::zenml::ZenmlClient;
 
 /// How jobs of one target are sent.
@@ -365,10 +365,16 @@ async fn follow_runs(context: Arc<Context>, shutdown: CancellationToken) {
             let schedule = &schedule;
             let span = job_span(&job);
             async move {
-                let Some(client) = live.targets.get(&job.target).and_then(TargetClient::live) else {
-                    return;
+                let update = match live.targets.get(&job.target).and_then(TargetClient::live) {
+                    Some(client) => follow::look(client, &job, schedule, context.now_ms()).await,
+                    // The target was removed or made a shadow (a reload): nobody can follow
+                    // the run any more, and it must not hold its slot for ever.
+                    None => RunUpdate {
+                        status: "lost".into(),
+                        terminal: true,
+                        next_check_at: context.now_ms(),
+                    },
                 };
-                let update = follow::look(client, &job, schedule, context.now_ms()).await;
                 let changed = job.run_status.as_deref() != Some(update.status.as_str());
                 match context.store.record_run(&job, &update, context.now_ms()).await {
                     Ok(true) => {
