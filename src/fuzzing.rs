@@ -88,7 +88,7 @@ enum Signing {
     Gitea,
     Forgejo,
     GitlabToken,
-    GitlabSigning,
+    GitlabWhsec,
     Standard,
     Hmac {
         algorithm: Algorithm,
@@ -110,7 +110,7 @@ impl Signing {
                 Signing::Forgejo,
             ][usize::from(byte % 5)],
             Family::Gitlab if byte % 2 == 0 => Signing::GitlabToken,
-            Family::Gitlab => Signing::GitlabSigning,
+            Family::Gitlab => Signing::GitlabWhsec,
             Family::Standard => Signing::Standard,
             Family::Hmac => Signing::Hmac {
                 algorithm: [Algorithm::Sha1, Algorithm::Sha256, Algorithm::Sha512]
@@ -134,7 +134,7 @@ impl Signing {
             Signing::Bitbucket => Scheme::Bitbucket,
             Signing::Gitea => Scheme::Gitea,
             Signing::Forgejo => Scheme::Forgejo,
-            Signing::GitlabToken | Signing::GitlabSigning => Scheme::Gitlab,
+            Signing::GitlabToken | Signing::GitlabWhsec => Scheme::Gitlab,
             Signing::Standard => Scheme::Standard {
                 tolerance: std::time::Duration::from_secs(TOLERANCE_SECS as u64),
             },
@@ -169,7 +169,7 @@ impl Signing {
     fn secret(self, raw: &[u8]) -> String {
         let raw = if raw.is_empty() { &b"k"[..] } else { raw };
         match self {
-            Signing::GitlabSigning | Signing::Standard => {
+            Signing::GitlabWhsec | Signing::Standard => {
                 format!("whsec_{}", BASE64.encode(raw))
             }
             Signing::GitlabToken | Signing::Token => {
@@ -231,7 +231,7 @@ fn encode_mac(signing: Signing, mac: &[u8]) -> (&'static str, String) {
         Signing::Bitbucket => ("x-hub-signature", format!("sha256={}", hex::encode(mac))),
         Signing::Gitea => ("x-gitea-signature", hex::encode(mac)),
         Signing::Forgejo => ("x-forgejo-signature", hex::encode(mac)),
-        Signing::GitlabSigning | Signing::Standard => {
+        Signing::GitlabWhsec | Signing::Standard => {
             ("webhook-signature", format!("v1,{}", BASE64.encode(mac)))
         }
         Signing::Hmac {
@@ -256,7 +256,7 @@ fn sign(signing: Signing, secret: &str, body: &[u8], id: &str, timestamp: i64) -
             hmac(Algorithm::Sha256, key, &[body])
         }
         Signing::GithubSha1 => hmac(Algorithm::Sha1, key, &[body]),
-        Signing::GitlabSigning | Signing::Standard => {
+        Signing::GitlabWhsec | Signing::Standard => {
             let raw_key = BASE64
                 .decode(&secret["whsec_".len()..])
                 .expect("the key was encoded above");
@@ -383,7 +383,7 @@ pub fn verify_roundtrip(family: Family, data: &[u8]) {
     if matches!(
         signing,
         Signing::Standard
-            | Signing::GitlabSigning
+            | Signing::GitlabWhsec
             | Signing::Hmac {
                 timestamped: true,
                 ..
@@ -400,7 +400,7 @@ pub fn verify_roundtrip(family: Family, data: &[u8]) {
             verifier.verify(&stale.headers, body, NOW).is_err(),
             "{signing:?}: a timestamp past the tolerance must fail"
         );
-        if matches!(signing, Signing::Standard | Signing::GitlabSigning) {
+        if matches!(signing, Signing::Standard | Signing::GitlabWhsec) {
             // The id is signed: another id with the same signature fails.
             let mut headers = signed.headers.clone();
             let bit = flip % (id.len() * 8);
@@ -424,7 +424,7 @@ fn flipped_secret(signing: Signing, secret: &str, flip: usize) -> Option<String>
         bytes[bit / 8] ^= 1 << (bit % 8);
     };
     match signing {
-        Signing::GitlabSigning | Signing::Standard => {
+        Signing::GitlabWhsec | Signing::Standard => {
             let mut key = BASE64.decode(&secret["whsec_".len()..]).ok()?;
             flip_in(&mut key);
             Some(format!("whsec_{}", BASE64.encode(key)))

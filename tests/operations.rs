@@ -74,11 +74,19 @@ async fn push(app: &TestApp, secret: &str, delivery: &str) -> u16 {
         .as_u16()
 }
 
+/// (token, method, path, body, expected status)
+type Case = (
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    Option<Value>,
+    u16,
+);
+
 #[tokio::test]
 async fn scopes_decide_what_a_token_may_do() {
     let app = spawn_app(Backend::Sqlite, &config(&["s"])).await.unwrap();
-    // (token, method, path, body, expected status)
-    let table: Vec<(Option<&str>, &str, &str, Option<Value>, u16)> = vec![
+    let table: Vec<Case> = vec![
         (None, "GET", "/rules", None, 401),
         (Some("wrong"), "GET", "/rules", None, 401),
         (Some(READ), "GET", "/rules", None, 200),
