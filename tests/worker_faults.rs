@@ -284,13 +284,13 @@ async fn refusals_are_dead_at_once_with_their_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_delays_follow_the_pinned_schedule() {
     // Entries far apart, so using the wrong one cannot pass for jitter.
-    let schedule = [100, 500];
+    let schedule = [100, 1000];
     let mock = MockZenml::start(API_KEY).await;
     let config = worker_config(&mock.url(), "1s", "").replace(
         r#"retry_schedule = ["100ms", "200ms"]"#,
-        r#"retry_schedule = ["100ms", "500ms"]"#,
+        r#"retry_schedule = ["100ms", "1s"]"#,
     );
-    assert!(config.contains("500ms"));
+    assert!(config.contains(r#""1s"]"#));
     let app = spawn_app(Backend::Sqlite, &config).await.expect("sqlite");
     let api = Zenhook::new(format!("http://{}", app.addr));
     api.create_rule("train-on-push", json!({"tags": ["webhook"]}))
@@ -307,8 +307,9 @@ async fn retry_delays_follow_the_pinned_schedule() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let tries = attempts(&job);
     assert_eq!(tries.len(), 4, "{job:#}");
-    // Waking up, claiming and reading the database take a little beyond the wait.
-    let slack = 100;
+    // Waking up, claiming and reading the database take a little beyond the wait, more
+    // on a loaded 2-core machine running other tests at the same time.
+    let slack = 300;
     for n in 0..3 {
         let gap = tries[n + 1].0 - tries[n].1;
         let (low, high) = if n == 2 {
