@@ -70,31 +70,72 @@ pub fn admin_router(state: AppState, request_timeout: Duration) -> Router {
 }
 
 fn with_layers(router: Router, request_timeout: Duration) -> Router {
-    router.layer(
-        tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            .layer(
-                TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id,
-                    )
-                }),
-            )
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            // A backstop: the handlers bound their own waits, this bounds everything else.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                request_timeout,
-            )),
-    )
+    router
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |request: &axum::http::Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                        )
+                    },
+                ))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // A backstop: the handlers bound their own waits, this bounds everything else.
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    request_timeout,
+                )),
+        )
+        // Outermost, so it also sees the timeout's answer.
+        .layer(axum::middleware::map_response(json_error_bodies))
+}
+
+/// Errors made by layers and extractors rather than handlers (the timeout's 503, a
+/// malformed request) come with an empty or plain-text body: give them the one error
+/// shape every other answer has.
+async fn json_error_bodies(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::SERVICE_UNAVAILABLE => (
+            "unavailable",
+            "the request took too long to handle; retry later",
+        ),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is too large"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this address does not take that method",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as JSON"),
+        _ if status.is_client_error() => ("bad_request", "the request is malformed"),
+        _ => ("internal", "the request could not be handled"),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&error_body(code, message)).unwrap_or_default();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Prometheus text format; public like the health checks (it carries no secrets).
