@@ -17,6 +17,7 @@ macro_rules! store_impl {
                     Self::lock_body(conn, &format!("{}/{}", delivery.source, delivery.body_sha256)).await?;
                     let earlier: Option<String> = sqlx::query_scalar(
                         "SELECT id FROM deliveries WHERE source = $1 AND body_sha256 = $2 AND received_at >= $3 \
+                         AND sender_delivery_id IS NULL \
                          ORDER BY seq LIMIT 1",
                     )
                     .bind(&delivery.source)
