@@ -119,8 +119,6 @@ impl PostgresStore {
     }
 }
 
-store_impl!(PostgresStore, PgConnection, sqlx::Postgres);
-
 /// SKIP LOCKED lets replicas claim side by side without waiting on each other's rows.
 /// Jobs under a concurrency key are claimed separately, under an advisory lock, since
 /// their slots are counted across replicas. A job whose lease expired was in flight: it
@@ -153,9 +151,11 @@ const CLAIM_FOLLOW: &str = "UPDATE jobs SET lease_owner = $1, \
      AND next_check_at <= $2 AND (lease_expires_at IS NULL OR lease_expires_at < $2) \
      ORDER BY next_check_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING *";
 
-job_queries!(
+job_queries!(PostgresStore, PgConnection);
+store_impl!(
     PostgresStore,
-    sqlx::PgConnection,
+    PgConnection,
+    sqlx::Postgres,
     CLAIM,
     FLOW_LOCK,
     CLAIM_FOLLOW

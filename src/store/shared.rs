@@ -5,8 +5,11 @@
 //! `durability_backend`, `subscribe_backend`, `reclaim_backend`.
 
 /// Implements `Store` for a backend type (`$conn` its connection, `$db` its database).
+/// `$claim_sql` claims plain jobs (and expired leases) in one statement; `$flow_lock`
+/// serialises flow-controlled claims across processes; `$follow_sql` claims triggered
+/// runs to follow.
 macro_rules! store_impl {
-    ($store:ty, $conn:ty, $db:ty) => {
+    ($store:ty, $conn:ty, $db:ty, $claim_sql:expr, $flow_lock:expr, $follow_sql:expr) => {
         impl $store {
             async fn commit_one(
                 conn: &mut $conn,
@@ -313,11 +316,34 @@ macro_rules! store_impl {
                 lease_ms: i64,
                 limit: i64,
             ) -> Result<Vec<JobRow>, StoreError> {
-                self.claim_jobs_impl(owner, now_ms, lease_ms, limit).await
+                let mut tx = self.begin_write().await?;
+                let mut jobs = sqlx::query_as::<_, $crate::store::JobRow>($claim_sql)
+                    .bind(owner)
+                    .bind(now_ms)
+                    .bind(now_ms + lease_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let room = limit - jobs.len() as i64;
+                if room > 0 {
+                    sqlx::query($flow_lock).execute(&mut *tx).await?;
+                    let flow =
+                        Self::claim_flow_jobs(&mut tx, owner, now_ms, lease_ms, room).await?;
+                    jobs.extend(flow);
+                }
+                tx.commit().await?;
+                Ok(jobs)
             }
 
             async fn renew_lease(&self, id: &str, token: &str, until_ms: i64) -> Result<bool, StoreError> {
-                self.renew_lease_impl(id, token, until_ms).await
+                Ok(sqlx::query($crate::store::jobs::RENEW)
+                    .bind(id)
+                    .bind(token)
+                    .bind(until_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
             }
 
             async fn finish_job(
@@ -327,23 +353,121 @@ macro_rules! store_impl {
                 attempt: Option<&Attempt>,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                self.finish_job_impl(job, outcome, attempt, now_ms).await
+                use $crate::store::JobOutcome;
+                let Some(token) = job.lease_token.as_deref() else {
+                    return Ok(false);
+                };
+                let (counts, busy_since, next_at, uncertain, run, shadow, error) = match outcome {
+                    JobOutcome::Succeeded { run_id, run_name } => (
+                        true,
+                        None,
+                        job.next_attempt_at,
+                        false,
+                        Some((run_id, run_name)),
+                        None,
+                        None,
+                    ),
+                    JobOutcome::Shadowed { request } => (
+                        false,
+                        None,
+                        job.next_attempt_at,
+                        false,
+                        None,
+                        Some(request),
+                        None,
+                    ),
+                    JobOutcome::Retry {
+                        next_attempt_at,
+                        counts,
+                        busy_since,
+                        uncertain,
+                        error,
+                    } => (
+                        *counts,
+                        *busy_since,
+                        *next_attempt_at,
+                        *uncertain,
+                        None,
+                        None,
+                        Some(error),
+                    ),
+                    JobOutcome::Dead { counts, error } => (
+                        *counts,
+                        None,
+                        job.next_attempt_at,
+                        false,
+                        None,
+                        None,
+                        Some(error),
+                    ),
+                };
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query($crate::store::jobs::FINISH)
+                    .bind(&job.id)
+                    .bind(token)
+                    .bind(outcome.status())
+                    .bind(i64::from(counts))
+                    .bind(busy_since)
+                    .bind(next_at)
+                    .bind(i64::from(uncertain))
+                    .bind(run.map(|(id, _)| id))
+                    .bind(run.map(|(_, name)| name))
+                    .bind(shadow)
+                    .bind(error)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !updated {
+                    // Fenced: another worker holds the job now; its result stands.
+                    return Ok(false);
+                }
+                if let Some(attempt) = attempt {
+                    sqlx::query($crate::store::jobs::RECORD_ATTEMPT)
+                        .bind(&job.id)
+                        .bind(job.generation)
+                        .bind(attempt.started_at)
+                        .bind(attempt.finished_at)
+                        .bind(attempt.http_status)
+                        .bind(outcome.status())
+                        .bind(&attempt.error)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {
-                self.release_leases_impl(owner, now_ms).await
+                Ok(sqlx::query($crate::store::jobs::RELEASE)
+                    .bind(owner)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
 
             async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-                self.next_due_impl().await
+                Ok(sqlx::query_scalar($crate::store::jobs::NEXT_DUE)
+                    .fetch_one(&self.pool)
+                    .await?)
             }
 
             async fn get_job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
-                self.get_job_impl(id).await
+                Ok(sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn job_attempts(&self, id: &str) -> Result<Vec<AttemptRow>, StoreError> {
-                self.job_attempts_impl(id).await
+                Ok(sqlx::query_as(
+                    "SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY generation, attempt",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn list_jobs(
@@ -352,11 +476,23 @@ macro_rules! store_impl {
                 before: Option<(i64, &str)>,
                 limit: i64,
             ) -> Result<Vec<JobRow>, StoreError> {
-                self.list_jobs_impl(status, before, limit).await
+                Ok(sqlx::query_as($crate::store::jobs::LIST)
+                    .bind(status)
+                    .bind(before.map(|(at, _)| at))
+                    .bind(before.map(|(_, id)| id))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn cancel_job(&self, id: &str, now_ms: i64) -> Result<JobAction, StoreError> {
-                self.cancel_job_impl(id, now_ms).await
+                let row: Option<$crate::store::JobRow> =
+                    sqlx::query_as($crate::store::jobs::CANCEL)
+                        .bind(id)
+                        .bind(now_ms)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                self.job_action(id, row).await
             }
 
             async fn retry_job(
@@ -365,7 +501,13 @@ macro_rules! store_impl {
                 idempotency_key: Uuid,
                 now_ms: i64,
             ) -> Result<JobAction, StoreError> {
-                self.retry_job_impl(id, idempotency_key, now_ms).await
+                let row: Option<$crate::store::JobRow> = sqlx::query_as($crate::store::jobs::RETRY)
+                    .bind(id)
+                    .bind(idempotency_key.to_string())
+                    .bind(now_ms)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                self.job_action(id, row).await
             }
 
             async fn insert_jobs(
@@ -375,8 +517,13 @@ macro_rules! store_impl {
                 jobs: &[$crate::store::NewJob],
                 now_ms: i64,
             ) -> Result<Vec<JobRow>, StoreError> {
-                self.insert_jobs_impl(delivery_id, delivery_seq, jobs, now_ms)
-                    .await
+                let mut tx = self.begin_write().await?;
+                let rows =
+                    Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms)
+                        .await?;
+                Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
+                tx.commit().await?;
+                Ok(rows)
             }
 
             async fn claim_follows(
@@ -386,8 +533,16 @@ macro_rules! store_impl {
                 lease_ms: i64,
                 limit: i64,
             ) -> Result<Vec<JobRow>, StoreError> {
-                self.claim_follows_impl(owner, now_ms, lease_ms, limit)
-                    .await
+                let mut tx = self.begin_write().await?;
+                let jobs = sqlx::query_as::<_, $crate::store::JobRow>($follow_sql)
+                    .bind(owner)
+                    .bind(now_ms)
+                    .bind(now_ms + lease_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(jobs)
             }
 
             async fn record_run(
@@ -396,7 +551,28 @@ macro_rules! store_impl {
                 update: &RunUpdate,
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                self.record_run_impl(job, update, now_ms).await
+                let Some(token) = job.lease_token.as_deref() else {
+                    return Ok(false);
+                };
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query($crate::store::jobs::RECORD_RUN)
+                    .bind(&job.id)
+                    .bind(token)
+                    .bind(&update.status)
+                    .bind($crate::store::jobs::run_history(job, &update.status, now_ms))
+                    .bind(i64::from(update.terminal))
+                    .bind(now_ms)
+                    .bind(update.next_check_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if updated && update.terminal && job.concurrency_key.is_some() {
+                    // A slot freed: held jobs of every replica may start.
+                    Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
+                }
+                tx.commit().await?;
+                Ok(updated)
             }
 
             async fn prune(
@@ -407,14 +583,65 @@ macro_rules! store_impl {
                 now_ms: i64,
                 dry_run: bool,
             ) -> Result<$crate::store::PruneReport, StoreError> {
-                self.prune_impl(
-                    bodies_before_ms,
-                    deliveries_before_ms,
-                    batch,
-                    now_ms,
-                    dry_run,
-                )
-                .await
+                use $crate::store::jobs as sql;
+                let mut report = $crate::store::PruneReport::default();
+                let mut tx = self.begin_write().await?;
+                let doomed: Vec<String> = sqlx::query_scalar(&sql::prune_deliveries_sql())
+                    .bind(deliveries_before_ms)
+                    .bind(batch)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                report.deliveries = doomed.len() as u64;
+                for id in &doomed {
+                    let jobs: i64 =
+                        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE delivery_id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    report.jobs += jobs as u64;
+                    if dry_run {
+                        continue;
+                    }
+                    sqlx::query(
+                        "DELETE FROM job_attempts WHERE job_id IN \
+                         (SELECT id FROM jobs WHERE delivery_id = $1)",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM jobs WHERE delivery_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM deliveries WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                report.bodies = if dry_run {
+                    let count: i64 = sqlx::query_scalar(&sql::prune_bodies_sql(true))
+                        .bind(bodies_before_ms)
+                        .bind(batch)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    // Those removed whole above are counted there.
+                    (count as u64).saturating_sub(report.deliveries)
+                } else {
+                    sqlx::query(&sql::prune_bodies_sql(false))
+                        .bind(bodies_before_ms)
+                        .bind(batch)
+                        .bind(Vec::<u8>::new())
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                };
+                if dry_run {
+                    tx.rollback().await?;
+                } else {
+                    tx.commit().await?;
+                }
+                Ok(report)
             }
 
             async fn reclaim_space(&self) -> Result<(), StoreError> {
@@ -429,12 +656,34 @@ macro_rules! store_impl {
                 message: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                self.record_stop_request_impl(job, http_status, outcome, message, now_ms)
-                    .await
+                sqlx::query($crate::store::jobs::RECORD_ATTEMPT)
+                    .bind(&job.id)
+                    .bind(job.generation)
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .bind(http_status)
+                    .bind(outcome)
+                    .bind(message)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn record_audit(&self, entry: &$crate::store::AuditRow) -> Result<(), StoreError> {
-                self.record_audit_impl(entry).await
+                sqlx::query(
+                    "INSERT INTO audit_log (at, token_name, action, target, status, before, after) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(entry.at)
+                .bind(&entry.token_name)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(entry.status)
+                .bind(&entry.before)
+                .bind(&entry.after)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn list_audit(
@@ -442,7 +691,14 @@ macro_rules! store_impl {
                 before_seq: Option<i64>,
                 limit: i64,
             ) -> Result<Vec<$crate::store::AuditRow>, StoreError> {
-                self.list_audit_impl(before_seq, limit).await
+                Ok(sqlx::query_as(
+                    "SELECT * FROM audit_log WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) \
+                     ORDER BY seq DESC LIMIT $2",
+                )
+                .bind(before_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn subscribe(

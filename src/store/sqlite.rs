@@ -106,8 +106,6 @@ impl SqliteStore {
     }
 }
 
-store_impl!(SqliteStore, SqliteConnection, sqlx::Sqlite);
-
 /// SQLite has no row locks: the IMMEDIATE transaction around the claim serialises
 /// claimers, and the UPDATE ... RETURNING takes the due rows in one statement. Jobs under
 /// a concurrency key are claimed separately (their slots are counted first); an expired
@@ -138,9 +136,11 @@ const CLAIM_FOLLOW: &str = "UPDATE jobs SET lease_owner = $1, \
      AND next_check_at <= $2 AND (lease_expires_at IS NULL OR lease_expires_at < $2) \
      ORDER BY next_check_at LIMIT $4) RETURNING *";
 
-job_queries!(
+job_queries!(SqliteStore, SqliteConnection);
+store_impl!(
     SqliteStore,
-    sqlx::SqliteConnection,
+    SqliteConnection,
+    sqlx::Sqlite,
     CLAIM,
     "SELECT 1",
     CLAIM_FOLLOW
