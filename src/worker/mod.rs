@@ -216,19 +216,7 @@ async fn process(context: Arc<Context>, job: JobRow) {
                 "the target {:?} is not configured: add [targets.{}] or change the rule",
                 job.target, job.target
             );
-            let now = context.now_ms();
-            (
-                JobOutcome::Dead {
-                    counts: false,
-                    error: error.clone(),
-                },
-                Attempt {
-                    started_at: now,
-                    finished_at: now,
-                    http_status: None,
-                    error: Some(error),
-                },
-            )
+            dead_without_a_call(error, context.now_ms())
         }
         Some(target) if target.shadow => shadow(&target.client, &job, context.now_ms()),
         Some(target) => {
@@ -297,19 +285,24 @@ fn shadow(client: &ZenmlClient, job: &JobRow, now: i64) -> (JobOutcome, Attempt)
                 error: None,
             },
         ),
-        Err(error) => (
-            JobOutcome::Dead {
-                counts: false,
-                error: error.clone(),
-            },
-            Attempt {
-                started_at: now,
-                finished_at: now,
-                http_status: None,
-                error: Some(error),
-            },
-        ),
+        Err(error) => dead_without_a_call(error, now),
     }
+}
+
+/// A job that can never be sent as it is: dead, without using up an attempt.
+pub(crate) fn dead_without_a_call(error: String, now: i64) -> (JobOutcome, Attempt) {
+    (
+        JobOutcome::Dead {
+            counts: false,
+            error: error.clone(),
+        },
+        Attempt {
+            started_at: now,
+            finished_at: now,
+            http_status: None,
+            error: Some(error),
+        },
+    )
 }
 
 /// Renews the job's lease every third of its length; returns when it is lost.

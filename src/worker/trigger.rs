@@ -75,21 +75,7 @@ pub async fn attempt(
     let started_at = now_ms();
     let request = match request_for(job) {
         Ok(request) => request,
-        Err(error) => {
-            let attempt = Attempt {
-                started_at,
-                finished_at: now_ms(),
-                http_status: None,
-                error: Some(error.clone()),
-            };
-            return (
-                JobOutcome::Dead {
-                    counts: false,
-                    error,
-                },
-                attempt,
-            );
-        }
+        Err(error) => return super::dead_without_a_call(error, started_at),
     };
     let tag = job_tag(job);
 

@@ -125,13 +125,19 @@ pub async fn list(
     })))
 }
 
+/// A stored delivery by its id, or a 404 that says so.
+pub async fn find_delivery(app: &AppState, id: &str) -> Result<(Uuid, DeliveryRow), ApiError> {
+    let not_found = || ApiError::NotFound(format!("no delivery has the id {id:?}"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    let delivery = app.store.get_delivery(uuid).await?.ok_or_else(not_found)?;
+    Ok((uuid, delivery))
+}
+
 pub async fn show(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no delivery has the id {id:?}"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let delivery = app.store.get_delivery(uuid).await?.ok_or_else(not_found)?;
+    let (uuid, delivery) = find_delivery(&app, &id).await?;
     let jobs = app.store.jobs_of_delivery(uuid).await?;
     let mut view = summary(&delivery);
     let headers: Value = serde_json::from_str(&delivery.headers).unwrap_or(Value::Null);

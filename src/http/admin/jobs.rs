@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::deliveries::{payload_of, stored_headers_map, time_text};
+use super::deliveries::{find_delivery, payload_of, stored_headers_map, time_text};
 use super::rules::{page_size, query};
 use crate::event::{self, Event};
 use crate::http::{intake, ApiError, AppState};
@@ -228,9 +228,7 @@ pub async fn replay(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no delivery has the id {id:?}"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let delivery = app.store.get_delivery(uuid).await?.ok_or_else(not_found)?;
+    let (_, delivery) = find_delivery(&app, &id).await?;
     let headers = stored_headers_map(&delivery.headers);
     let payload = payload_of(&delivery, &headers)?;
     let live = app.live.current();
