@@ -173,6 +173,7 @@ pub(super) const LIST: &str = "SELECT * FROM jobs WHERE (CAST($1 AS TEXT) IS NUL
      AND (CAST($2 AS BIGINT) IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
      ORDER BY created_at DESC, id DESC LIMIT $4";
 
+/// A replay's jobs: the next generation of each (delivery, rule), read back.
 pub(super) const INSERT_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, \
      rule_version, generation, idempotency_key, target, target_kind, target_id, run_config, \
      status, attempts, next_attempt_at, debounce_key, debounce_first_at, concurrency_key, \
@@ -180,6 +181,14 @@ pub(super) const INSERT_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery
      VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(generation), 0) + 1 FROM jobs \
      WHERE delivery_id = $2 AND rule_id = $4), $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, \
      $14, $15, $16, $17, $18, $18) RETURNING *";
+
+/// A new delivery's jobs: the first generation, nothing read back (the hot path).
+pub(super) const INSERT_FIRST_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery_seq, \
+     rule_id, rule_version, generation, idempotency_key, target, target_kind, target_id, \
+     run_config, status, attempts, next_attempt_at, debounce_key, debounce_first_at, \
+     concurrency_key, max_running, on_busy, ordered, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, \
+     $14, $15, $16, $17, $18, $18)";
 
 /// Jobs of a debounce burst not started yet.
 pub(super) const DEBOUNCED: &str = "SELECT * FROM jobs WHERE rule_id = $1 AND debounce_key = $2 \
@@ -400,15 +409,17 @@ macro_rules! job_queries {
                 Ok(())
             }
 
-            /// Inserts a delivery's jobs (the next generation of each rule's), applying
-            /// debounce: a waiting job of the same rule and key is superseded by the new
-            /// one, which inherits the burst's start and waits its window again.
+            /// Inserts a delivery's jobs, applying debounce: a waiting job of the same
+            /// rule and key is superseded by the new one, which inherits the burst's start
+            /// and waits its window again. A new delivery's jobs are its first generation
+            /// and are not read back; a replay's are the next generation, returned.
             async fn insert_delivery_jobs(
                 conn: &mut $conn,
                 delivery_id: &str,
                 delivery_seq: i64,
                 jobs: &[$crate::store::NewJob],
                 now_ms: i64,
+                replay: bool,
             ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
                 use $crate::store::jobs as sql;
                 use $crate::store::JobRow;
@@ -462,7 +473,11 @@ macro_rules! job_queries {
                             (now_ms + debounce.window_ms).min(started + debounce.max_wait_ms);
                         first_at = Some(started);
                     }
-                    let row: JobRow = sqlx::query_as(sql::INSERT_JOB)
+                    let insert = sqlx::query_as::<_, JobRow>(if replay {
+                        sql::INSERT_JOB
+                    } else {
+                        sql::INSERT_FIRST_JOB
+                    })
                         .bind(&id)
                         .bind(delivery_id)
                         .bind(delivery_seq)
@@ -480,29 +495,16 @@ macro_rules! job_queries {
                         .bind(job.concurrency.as_ref().map(|c| c.max_running))
                         .bind(job.concurrency.as_ref().map(|c| c.on_busy))
                         .bind(i64::from(job.ordered))
-                        .bind(now_ms)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                    rows.push(row);
+                        .bind(now_ms);
+                    if replay {
+                        rows.push(insert.fetch_one(&mut *conn).await?);
+                    } else {
+                        // `query_as` without RETURNING still executes: nothing to decode.
+                        insert.fetch_optional(&mut *conn).await?;
+                    }
                 }
                 Ok(rows)
             }
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
             async fn job_action(
                 &self,

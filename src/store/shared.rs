@@ -70,6 +70,7 @@ macro_rules! store_impl {
                     seq,
                     &delivery.jobs,
                     delivery.received_at_ms,
+                    false,
                 )
                 .await?;
                 Ok($crate::store::Committed::Accepted {
@@ -519,7 +520,7 @@ macro_rules! store_impl {
             ) -> Result<Vec<JobRow>, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let rows =
-                    Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms)
+                    Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms, true)
                         .await?;
                 Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
                 tx.commit().await?;
