@@ -1364,9 +1364,9 @@ fn report(args: &Args, results: &[BackendResult]) -> String {
                  commits/s of {:.1} deliveries, {commit_ms:.1} ms each, {:.0} µs per delivery. \
                  The store alone needs {:.0} µs per delivery in such batches (a ceiling of \
                  {:.0}/s for one writer); with a 40-byte body instead of the 7.6 KB one it is \
-                 {:.0} µs, so most of it is the statements per delivery (the delivery row and \
-                 the job row, each returning its row, and their dozen indexes, most on random \
-                 UUIDs){}, executed one after another. The in-memory stages (verify, parse, \
+                 {:.0} µs, so most of it is the statements per delivery (the delivery row, which \
+                 returns its sequence number, and the job row, with their indexes, most on \
+                 random UUIDs){}, executed one after another. The in-memory stages (verify, parse, \
                  normalise, route, serialise) add {stages:.0} µs per delivery outside the \
                  writer, and HTTP, the load generator and the mock share the same two cores \
                  ({:.2} ms of CPU per request). With the worker paused (measured next, on a \
