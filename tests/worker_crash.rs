@@ -251,20 +251,9 @@ async fn a_crash_after_intake_commit_is_a_duplicate_on_redelivery() {
 /// holds exactly one run for the job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_against_real_zenml_gives_one_run() {
-    let Some(env_file) = std::env::var_os("ZENHOOK_ZENML_ENV") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but ZENHOOK_ZENML_ENV is not: .ci/run must start the ZenML server"
-        );
-        eprintln!("skipped: ZENHOOK_ZENML_ENV is not set");
+    let Some(zenml) = common::zenml_server("ZENHOOK_ZENML_ENV") else {
         return;
     };
-    let zenml: std::collections::HashMap<String, String> = std::fs::read_to_string(&env_file)
-        .expect("env file")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     let config =
         common::zenhook_api::worker_config_with_lease(&zenml["ZENML_URL"], "10s", "12s", "")
             .replace(API_KEY, &zenml["ZENML_API_KEY"]);

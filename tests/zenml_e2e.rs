@@ -21,23 +21,9 @@ const TOKEN: &str = "e2e-admin-token";
 /// One test at a time: the server runs each triggered pipeline on the same two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The KEY=VALUE lines `zenml_server.sh start` wrote.
+/// The KEY=VALUE lines of the server started for `var`.
 fn server(var: &str) -> Option<HashMap<String, String>> {
-    let Some(path) = std::env::var_os(var) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but {var} is not: .ci/run must start the ZenML server");
-        }
-        eprintln!("skipped: {var} is not set (see .ci/run)");
-        return None;
-    };
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.to_string_lossy()));
-    Some(
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect(),
-    )
+    common::zenml_server(var)
 }
 
 fn config(zenml: &HashMap<String, String>) -> String {
@@ -255,16 +241,7 @@ async fn a_signed_push_starts_the_template_with_the_rendered_configuration() {
             "{stop:#}"
         );
     }
-    let shown: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/jobs/{job_id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown = job_view(&app, job_id).await;
     let recorded = shown["attempts"]
         .as_array()
         .unwrap()
@@ -334,16 +311,7 @@ async fn a_busy_server_is_waited_out_until_every_run_is_accepted() {
         let job_id = jobs[0]["id"].as_str().unwrap();
         let job_tag = format!("zenhook-job-{job_id}-1");
         assert_eq!(zenml_reader.runs_tagged(&job_tag).await, 1);
-        let shown: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/jobs/{job_id}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shown = job_view(&app, job_id).await;
         busy_answers += shown["attempts"]
             .as_array()
             .unwrap()

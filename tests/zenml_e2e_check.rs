@@ -17,23 +17,9 @@ use zenhook::zenml::{hints, Operation, TemplateOrSnapshot, ZenmlClient};
 
 const ADMIN_TOKEN: &str = "e2e-check-admin-token";
 
-/// The KEY=VALUE lines `zenml_server.sh start` wrote.
+/// The KEY=VALUE lines of the server started for `var`.
 fn server(var: &str) -> Option<HashMap<String, String>> {
-    let Some(path) = std::env::var_os(var) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but {var} is not: .ci/run must start the ZenML server");
-        }
-        eprintln!("skipped: {var} is not set (see .ci/run)");
-        return None;
-    };
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.to_string_lossy()));
-    Some(
-        text.lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect(),
-    )
+    common::zenml_server(var)
 }
 
 /// A configuration file over a migrated database holding `rules`.

@@ -234,6 +234,27 @@ pub fn github_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The KEY=VALUE lines `../shared/zenml/zenml_server.sh start` wrote, from the env file
+/// named by `var` (`.ci/run` sets it). Outside CI a missing variable skips the test
+/// (`None`); with `CI` set it fails.
+pub fn zenml_server(var: &str) -> Option<std::collections::HashMap<String, String>> {
+    let Some(path) = std::env::var_os(var) else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but {var} is not: .ci/run must start the ZenML server");
+        }
+        eprintln!("skipped: {var} is not set (see .ci/run)");
+        return None;
+    };
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.to_string_lossy()));
+    Some(
+        text.lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect(),
+    )
+}
+
 /// The path of a shared fixture.
 pub fn fixture(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
