@@ -13,9 +13,6 @@ use super::auth::Caller;
 use crate::http::AppState;
 use crate::store::AuditRow;
 
-/// Responses larger than this are not kept as the "after" text.
-const MAX_RECORDED_BODY: usize = 1 << 20;
-
 /// The action and its target, from the route.
 fn describe(method: &Method, path: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -80,21 +77,29 @@ pub async fn record(State(app): State<AppState>, request: Request, next: Next) -
 
     let response = next.run(request).await;
     let status = response.status();
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_RECORDED_BODY)
-        .await
-        .unwrap_or_default();
-    let view: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let after =
-        if status.is_success() && action.starts_with("rule.") && !action.starts_with("rule.delete")
-        {
-            if target.is_empty() {
-                target = view["name"].as_str().unwrap_or_default().to_owned();
+    // Only a created or replaced rule's answer is read (for its text after the change);
+    // every other answer passes through untouched, whatever its size.
+    let records_rule =
+        status.is_success() && action.starts_with("rule.") && !action.starts_with("rule.delete");
+    let (response, after) = if records_rule {
+        let (parts, body) = response.into_parts();
+        // Our own handler made this body from a rule that passed the request size limit.
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "cannot read a rule answer for the audit log");
+                return Response::from_parts(parts, Body::empty());
             }
-            rule_text(&view)
-        } else {
-            None
         };
+        let view: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if target.is_empty() {
+            target = view["name"].as_str().unwrap_or_default().to_owned();
+        }
+        let after = rule_text(&view);
+        (Response::from_parts(parts, Body::from(bytes)), after)
+    } else {
+        (response, None)
+    };
     let entry = AuditRow {
         seq: 0,
         at: app.clock.now_ms(),
@@ -108,7 +113,7 @@ pub async fn record(State(app): State<AppState>, request: Request, next: Next) -
     if let Err(error) = app.store.record_audit(&entry).await {
         tracing::error!(%error, action = %entry.action, "cannot write the audit log");
     }
-    Response::from_parts(parts, Body::from(bytes))
+    response
 }
 
 #[cfg(test)]
