@@ -260,11 +260,12 @@ async fn serve(
         settings.intake.max_batch,
         settings.intake.queue_capacity,
     );
-    let follower = tokio::spawn(rules.clone().follow(
-        store.clone(),
-        settings.admin.rules_poll,
-        shutdown.clone(),
-    ));
+    let follower = tokio::spawn(
+        rules
+            .clone()
+            .follow(store.clone(), settings.admin.rules_poll, shutdown.clone())
+            .await,
+    );
     let state = http::AppState {
         live,
         rules,

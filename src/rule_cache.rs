@@ -122,16 +122,33 @@ impl RuleCache {
         Ok(broken)
     }
 
-    /// Keeps the cache fresh until `shutdown`: reloads on every change notification,
-    /// and every `poll` when the stored revision moved without one reaching us.
-    pub async fn follow(self, store: Arc<dyn Store>, poll: Duration, shutdown: CancellationToken) {
-        let mut notifications = match store.subscribe(Channel::Rules).await {
+    /// Subscribes to rule change notifications, then keeps the cache fresh until
+    /// `shutdown`: reloads on every notification, and every `poll` when the stored
+    /// revision moved without one reaching us. The subscription is in place when this
+    /// returns, so a change made after it (a replica told "ready") is not missed.
+    pub async fn follow(
+        self,
+        store: Arc<dyn Store>,
+        poll: Duration,
+        shutdown: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> {
+        let notifications = match store.subscribe(Channel::Rules).await {
             Ok(notifications) => notifications,
             Err(error) => {
                 tracing::warn!(%error, "no rule change notifications; polling only");
                 None
             }
         };
+        self.keep_fresh(store, notifications, poll, shutdown)
+    }
+
+    async fn keep_fresh(
+        self,
+        store: Arc<dyn Store>,
+        mut notifications: Option<tokio::sync::mpsc::Receiver<()>>,
+        poll: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut ticker = tokio::time::interval(poll);
         ticker.tick().await;
         loop {

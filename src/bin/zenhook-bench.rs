@@ -367,7 +367,7 @@ async fn prefill(
     while left > 0 {
         let batch: Vec<NewDelivery> = (0..left.min(batch))
             .map(|_| NewDelivery {
-                id: Uuid::new_v4(),
+                id: Uuid::now_v7(),
                 source: "github".into(),
                 sender_delivery_id: Some(Uuid::new_v4().to_string()),
                 event_type: Some("push".into()),
@@ -381,11 +381,11 @@ async fn prefill(
                 received_at_ms: now,
                 dedupe: Dedupe::DeliveryId,
                 jobs: vec![NewJob {
-                    id: Uuid::new_v4(),
+                    id: Uuid::now_v7(),
                     rule_id,
                     rule_version: rule.version,
                     rule_name: rule.name.clone(),
-                    idempotency_key: Uuid::new_v4(),
+                    idempotency_key: Uuid::now_v7(),
                     target: "default".into(),
                     target_kind: "template",
                     target_id: TEMPLATE.parse().expect("a uuid"),

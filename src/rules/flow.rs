@@ -141,13 +141,8 @@ impl FlowTemplate {
     }
 
     fn key(&self, template: &str, input: &RenderInput<'_>) -> Result<String, String> {
-        let context = minijinja::context! {
-            event => minijinja::Value::from_serialize(input.event),
-            payload => minijinja::Value::from_serialize(input.payload),
-            source => input.source,
-        };
         self.env
-            .render_str(template, context)
+            .render_str(template, input.context())
             .map_err(|e| e.to_string())
     }
 

@@ -11,6 +11,7 @@ mod evaluate;
 mod filters;
 mod flow;
 mod glob;
+mod json_object;
 mod predicate;
 mod spec;
 mod template;

@@ -57,6 +57,18 @@ pub(crate) struct RenderInput<'a> {
     pub payload: &'a Value,
 }
 
+impl RenderInput<'_> {
+    /// What templates see: `event`, `payload` and `source`.
+    pub(crate) fn context(&self) -> minijinja::Value {
+        minijinja::context! {
+            event => minijinja::Value::from_serialize(self.event),
+            // A copy of the document is cheaper than converting it (json_object.rs).
+            payload => super::json_object::template_value(std::sync::Arc::new(self.payload.clone())),
+            source => self.source,
+        }
+    }
+}
+
 impl RunConfigTemplate {
     /// Compiles every leaf so that a syntax error is an invalid rule, not a failed delivery.
     pub(crate) fn compile(config: &Value) -> Result<Self, RuleError> {
@@ -104,12 +116,7 @@ impl RunConfigTemplate {
 
     /// Renders the run config for one event; the error says which leaf failed and why.
     pub(crate) fn render(&self, input: &RenderInput<'_>) -> Result<Value, String> {
-        let context = minijinja::context! {
-            event => minijinja::Value::from_serialize(input.event),
-            payload => minijinja::Value::from_serialize(input.payload),
-            source => input.source,
-        };
-        let rendered = self.render_value(&self.config, "run_config", &context)?;
+        let rendered = self.render_value(&self.config, "run_config", &input.context())?;
         match rendered {
             Value::Object(_) => Ok(rendered),
             other => Err(format!(

@@ -125,14 +125,83 @@ pub enum JobAction {
 }
 
 /// A triggered run is followed from now on; a shadowed job has no run to follow.
-pub(super) const FINISH: &str = "UPDATE jobs SET status = $3, attempts = attempts + $4, \
-     busy_since = $5, next_attempt_at = $6, uncertain = $7, run_id = COALESCE($8, run_id), \
-     run_name = COALESCE($9, run_name), shadow_request = COALESCE($10, shadow_request), \
-     last_error = $11, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, \
-     triggered_at = CASE WHEN $3 = 'succeeded' THEN $12 ELSE triggered_at END, \
-     next_check_at = CASE WHEN $3 = 'succeeded' THEN $12 ELSE next_check_at END, \
-     run_terminal = CASE WHEN $3 = 'succeeded' THEN 0 ELSE 1 END, \
-     updated_at = $12 WHERE id = $1 AND lease_token = $2 AND status = 'running'";
+/// Records results, fenced by each job's lease token: `FINISH_HEAD`, a VALUES list of
+/// (id, token, status, counts, busy_since, next_attempt_at, uncertain, run_id, run_name,
+/// shadow_request, error, now) rows, `FINISH_TAIL`; answers the ids it updated. VALUES
+/// columns are named column1, column2, ... in both databases.
+pub(super) const FINISH_HEAD: &str = "UPDATE jobs SET status = v.column3, \
+     attempts = attempts + v.column4, busy_since = v.column5, next_attempt_at = v.column6, \
+     uncertain = v.column7, run_id = COALESCE(v.column8, run_id), \
+     run_name = COALESCE(v.column9, run_name), \
+     shadow_request = COALESCE(v.column10, shadow_request), last_error = v.column11, \
+     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, \
+     triggered_at = CASE WHEN v.column3 = 'succeeded' THEN v.column12 ELSE triggered_at END, \
+     next_check_at = CASE WHEN v.column3 = 'succeeded' THEN v.column12 ELSE next_check_at END, \
+     run_terminal = CASE WHEN v.column3 = 'succeeded' THEN 0 ELSE 1 END, \
+     updated_at = v.column12 FROM (";
+
+pub(super) const FINISH_TAIL: &str = ") AS v \
+     WHERE jobs.id = v.column1 AND jobs.lease_token = v.column2 AND jobs.status = 'running' \
+     RETURNING jobs.id";
+
+/// The job columns an outcome sets.
+pub(super) struct FinishColumns<'a> {
+    /// Whether the attempt uses up one of `max_attempts`.
+    pub counts: bool,
+    pub busy_since: Option<i64>,
+    pub next_attempt_at: i64,
+    pub uncertain: bool,
+    pub run_id: Option<&'a str>,
+    pub run_name: Option<&'a str>,
+    pub shadow_request: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> FinishColumns<'a> {
+    pub(super) fn of(job: &JobRow, outcome: &'a JobOutcome) -> FinishColumns<'a> {
+        let unchanged = FinishColumns {
+            counts: false,
+            busy_since: None,
+            next_attempt_at: job.next_attempt_at,
+            uncertain: false,
+            run_id: None,
+            run_name: None,
+            shadow_request: None,
+            error: None,
+        };
+        match outcome {
+            JobOutcome::Succeeded { run_id, run_name } => FinishColumns {
+                counts: true,
+                run_id: Some(run_id),
+                run_name: Some(run_name),
+                ..unchanged
+            },
+            JobOutcome::Shadowed { request } => FinishColumns {
+                shadow_request: Some(request),
+                ..unchanged
+            },
+            JobOutcome::Retry {
+                next_attempt_at,
+                counts,
+                busy_since,
+                uncertain,
+                error,
+            } => FinishColumns {
+                counts: *counts,
+                busy_since: *busy_since,
+                next_attempt_at: *next_attempt_at,
+                uncertain: *uncertain,
+                error: Some(error),
+                ..unchanged
+            },
+            JobOutcome::Dead { counts, error } => FinishColumns {
+                counts: *counts,
+                error: Some(error),
+                ..unchanged
+            },
+        }
+    }
+}
 
 pub(super) const RECORD_ATTEMPT: &str = "INSERT INTO job_attempts \
      (job_id, generation, attempt, started_at, finished_at, http_status, outcome, error) \
@@ -406,6 +475,45 @@ macro_rules! job_queries {
                         }
                     }
                 }
+                Ok(())
+            }
+
+            /// Inserts new deliveries' first-generation jobs without debounce, many to a
+            /// statement, nothing read back (the hot path).
+            async fn insert_first_jobs(
+                conn: &mut $conn,
+                jobs: &[(&$crate::store::NewDelivery, i64, &$crate::store::NewJob)],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, rule_version, \
+                     generation, idempotency_key, target, target_kind, target_id, run_config, \
+                     status, attempts, next_attempt_at, concurrency_key, max_running, on_busy, \
+                     ordered, created_at, updated_at) ",
+                );
+                insert.push_values(jobs, |mut row, (delivery, seq, job)| {
+                    let now_ms = delivery.received_at_ms;
+                    row.push_bind(job.id.to_string())
+                        .push_bind(delivery.id.to_string())
+                        .push_bind(*seq)
+                        .push_bind(job.rule_id.to_string())
+                        .push_bind(job.rule_version)
+                        .push("1")
+                        .push_bind(job.idempotency_key.to_string())
+                        .push_bind(&job.target)
+                        .push_bind(job.target_kind)
+                        .push_bind(job.target_id.to_string())
+                        .push_bind(&job.run_config)
+                        .push("'queued'")
+                        .push("0")
+                        .push_bind(now_ms)
+                        .push_bind(job.concurrency.as_ref().map(|c| c.key.clone()))
+                        .push_bind(job.concurrency.as_ref().map(|c| c.max_running))
+                        .push_bind(job.concurrency.as_ref().map(|c| c.on_busy))
+                        .push_bind(i64::from(job.ordered))
+                        .push_bind(now_ms)
+                        .push_bind(now_ms);
+                });
+                insert.build().execute(&mut *conn).await?;
                 Ok(())
             }
 

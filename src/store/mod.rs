@@ -22,7 +22,7 @@ pub use jobs::{Attempt, AttemptRow, JobAction, JobOutcome, JobRow, RunUpdate};
 pub use migrations::{migration_status, MigrationStatus};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use writer::{CommitError, CommitQueue};
+pub use writer::{CommitError, CommitQueue, GroupCommit, ResultQueue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -35,6 +35,10 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
+
+/// Rows per multi-row INSERT: well under either database's limit on bound parameters
+/// (SQLite 32,766, Postgres 65,535) at twenty parameters a row.
+const INSERT_CHUNK: usize = 64;
 
 /// How a delivery is recognised as a redelivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +132,16 @@ pub struct NewDelivery {
     pub received_at_ms: i64,
     pub dedupe: Dedupe,
     pub jobs: Vec<NewJob>,
+}
+
+/// What one go at a job came to, for `Store::finish_jobs`.
+#[derive(Debug, Clone)]
+pub struct FinishedJob {
+    /// The job as claimed: its lease token fences the write.
+    pub job: JobRow,
+    pub outcome: JobOutcome,
+    pub attempt: Option<Attempt>,
+    pub now_ms: i64,
 }
 
 /// The result of committing one delivery.
@@ -319,15 +333,9 @@ pub trait Store: Send + Sync + 'static {
     /// Extends a lease still held with `token`; false when it was lost.
     async fn renew_lease(&self, id: &str, token: &str, until_ms: i64) -> Result<bool, StoreError>;
 
-    /// Records a job's outcome, fenced by its lease token: false (and nothing written)
-    /// when another worker has taken the job over.
-    async fn finish_job(
-        &self,
-        job: &JobRow,
-        outcome: &JobOutcome,
-        attempt: Option<&Attempt>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
+    /// Records jobs' outcomes in one transaction, each fenced by its lease token: `false`
+    /// (and nothing written for that job) when another worker has taken it over.
+    async fn finish_jobs(&self, results: &[FinishedJob]) -> Result<Vec<bool>, StoreError>;
 
     /// Puts every job `owner` still holds back in the queue (at shutdown).
     async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError>;

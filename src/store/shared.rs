@@ -11,59 +11,134 @@
 macro_rules! store_impl {
     ($store:ty, $conn:ty, $db:ty, $claim_sql:expr, $flow_lock:expr, $follow_sql:expr) => {
         impl $store {
-            async fn commit_one(
+            /// Commits a batch in a handful of statements: every delivery deduplicated by
+            /// its sender's id (or not at all) in one multi-row INSERT, their plain jobs in
+            /// another. Each statement costs a round trip (a thread hand-off on SQLite), so
+            /// two per delivery were most of a commit's time. Deliveries deduplicated by
+            /// body hash, and debounced jobs, need a look at earlier rows first and take the
+            /// one-by-one path.
+            async fn commit_batch(
                 conn: &mut $conn,
-                delivery: &NewDelivery,
-            ) -> Result<$crate::store::Committed, StoreError> {
-                if let Dedupe::BodyWithin(window_ms) = delivery.dedupe {
-                    // Replicas may receive the same body at once: serialise them on the body hash.
-                    Self::lock_body(conn, &format!("{}/{}", delivery.source, delivery.body_sha256)).await?;
-                    let earlier: Option<String> = sqlx::query_scalar(
-                        "SELECT id FROM deliveries WHERE source = $1 AND body_sha256 = $2 AND received_at >= $3 \
-                         AND sender_delivery_id IS NULL \
-                         ORDER BY seq LIMIT 1",
-                    )
-                    .bind(&delivery.source)
-                    .bind(&delivery.body_sha256)
-                    .bind(delivery.received_at_ms - window_ms)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if let Some(id) = earlier {
-                        return Ok($crate::store::Committed::Duplicate { id: $crate::store::parse_id(&id)? });
+                batch: &[NewDelivery],
+            ) -> Result<Vec<$crate::store::Committed>, StoreError> {
+                use $crate::store::Committed;
+                let mut results: Vec<Option<Committed>> = vec![None; batch.len()];
+                let (by_body, plain): (Vec<usize>, Vec<usize>) = (0..batch.len())
+                    .partition(|&i| matches!(batch[i].dedupe, Dedupe::BodyWithin(_)));
+                for chunk in plain.chunks($crate::store::INSERT_CHUNK) {
+                    let chunk_deliveries: Vec<&NewDelivery> = chunk.iter().map(|&i| &batch[i]).collect();
+                    let stored = Self::insert_deliveries(conn, &chunk_deliveries).await?;
+                    for &i in chunk {
+                        let delivery = &batch[i];
+                        results[i] = Some(match stored.get(&delivery.id.to_string()) {
+                            Some(&seq) => Committed::Accepted { id: delivery.id, seq },
+                            // A redelivery, possibly of one earlier in this very batch.
+                            None => Committed::Duplicate {
+                                id: Self::first_delivery(conn, delivery).await?,
+                            },
+                        });
                     }
                 }
-                let seq: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO deliveries (id, source, sender_delivery_id, event_type, event_kind, outcome, \
-                     body, body_sha256, headers, event, trace, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (source, sender_delivery_id) DO NOTHING RETURNING seq",
+                let mut plain_jobs = Vec::new();
+                for &i in &plain {
+                    if let Some(Committed::Accepted { seq, .. }) = results[i] {
+                        let delivery = &batch[i];
+                        let (debounced, undebounced): (Vec<_>, Vec<_>) =
+                            delivery.jobs.iter().partition(|job| job.debounce.is_some());
+                        plain_jobs.extend(undebounced.into_iter().map(|job| (delivery, seq, job)));
+                        if !debounced.is_empty() {
+                            let debounced: Vec<_> = debounced.into_iter().cloned().collect();
+                            Self::insert_delivery_jobs(
+                                conn,
+                                &delivery.id.to_string(),
+                                seq,
+                                &debounced,
+                                delivery.received_at_ms,
+                                false,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                for chunk in plain_jobs.chunks($crate::store::INSERT_CHUNK) {
+                    Self::insert_first_jobs(conn, chunk).await?;
+                }
+                // Rare (senders without delivery ids): each looks at those before it.
+                for i in by_body {
+                    if let Dedupe::BodyWithin(window_ms) = batch[i].dedupe {
+                        results[i] = Some(Self::commit_by_body(conn, &batch[i], window_ms).await?);
+                    }
+                }
+                Ok(results.into_iter().map(|r| r.expect("every delivery has a result")).collect())
+            }
+
+            /// The delivery that `delivery` is a redelivery of.
+            async fn first_delivery(conn: &mut $conn, delivery: &NewDelivery) -> Result<Uuid, StoreError> {
+                let first: String = sqlx::query_scalar(
+                    "SELECT id FROM deliveries WHERE source = $1 AND sender_delivery_id = $2",
                 )
-                .bind(delivery.id.to_string())
                 .bind(&delivery.source)
                 .bind(&delivery.sender_delivery_id)
-                .bind(&delivery.event_type)
-                .bind(&delivery.event_kind)
-                .bind(delivery.outcome.as_str())
-                .bind(&delivery.body)
+                .fetch_one(&mut *conn)
+                .await?;
+                $crate::store::parse_id(&first)
+            }
+
+            /// Inserts deliveries in one statement; a redelivery of a stored one (by the
+            /// sender's id) is left out. Answers the sequence number of each stored, by id.
+            async fn insert_deliveries(
+                conn: &mut $conn,
+                deliveries: &[&NewDelivery],
+            ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+                let mut insert = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO deliveries (id, source, sender_delivery_id, event_type, event_kind, \
+                     outcome, body, body_sha256, headers, event, trace, received_at) ",
+                );
+                insert.push_values(deliveries, |mut row, delivery| {
+                    row.push_bind(delivery.id.to_string())
+                        .push_bind(&delivery.source)
+                        .push_bind(&delivery.sender_delivery_id)
+                        .push_bind(&delivery.event_type)
+                        .push_bind(&delivery.event_kind)
+                        .push_bind(delivery.outcome.as_str())
+                        .push_bind(&delivery.body)
+                        .push_bind(&delivery.body_sha256)
+                        .push_bind(&delivery.headers)
+                        .push_bind(&delivery.event)
+                        .push_bind(&delivery.trace)
+                        .push_bind(delivery.received_at_ms);
+                });
+                insert.push(" ON CONFLICT (source, sender_delivery_id) DO NOTHING RETURNING id, seq");
+                let stored: Vec<(String, i64)> = insert.build_query_as().fetch_all(&mut *conn).await?;
+                Ok(stored.into_iter().collect())
+            }
+
+            /// A delivery without a sender's id, deduplicated by its body's hash against
+            /// the deliveries before it (this batch's included).
+            async fn commit_by_body(
+                conn: &mut $conn,
+                delivery: &NewDelivery,
+                window_ms: i64,
+            ) -> Result<$crate::store::Committed, StoreError> {
+                // Replicas may receive the same body at once: serialise them on the body hash.
+                Self::lock_body(conn, &format!("{}/{}", delivery.source, delivery.body_sha256)).await?;
+                let earlier: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM deliveries WHERE source = $1 AND body_sha256 = $2 AND received_at >= $3 \
+                     AND sender_delivery_id IS NULL \
+                     ORDER BY seq LIMIT 1",
+                )
+                .bind(&delivery.source)
                 .bind(&delivery.body_sha256)
-                .bind(&delivery.headers)
-                .bind(&delivery.event)
-                .bind(&delivery.trace)
-                .bind(delivery.received_at_ms)
+                .bind(delivery.received_at_ms - window_ms)
                 .fetch_optional(&mut *conn)
                 .await?;
-                let Some(seq) = seq else {
-                    let first: String = sqlx::query_scalar(
-                        "SELECT id FROM deliveries WHERE source = $1 AND sender_delivery_id = $2",
-                    )
-                    .bind(&delivery.source)
-                    .bind(&delivery.sender_delivery_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    return Ok($crate::store::Committed::Duplicate {
-                        id: $crate::store::parse_id(&first)?,
-                    });
-                };
+                if let Some(id) = earlier {
+                    return Ok($crate::store::Committed::Duplicate { id: $crate::store::parse_id(&id)? });
+                }
+                let stored = Self::insert_deliveries(conn, &[delivery]).await?;
+                let seq = *stored
+                    .get(&delivery.id.to_string())
+                    .ok_or_else(|| StoreError::Corrupt("a delivery without a sender's id was not stored".into()))?;
                 Self::insert_delivery_jobs(
                     conn,
                     &delivery.id.to_string(),
@@ -77,6 +152,77 @@ macro_rules! store_impl {
                     id: delivery.id,
                     seq,
                 })
+            }
+
+            /// Records jobs' outcomes, each fenced by its lease token, in two statements
+            /// per chunk: one UPDATE of every job from a VALUES list (answering which
+            /// ones were still ours), one INSERT of their attempts.
+            async fn finish_batch(
+                conn: &mut $conn,
+                results: &[$crate::store::FinishedJob],
+            ) -> Result<Vec<bool>, StoreError> {
+                use $crate::store::jobs::FinishColumns;
+                let mut recorded = vec![false; results.len()];
+                let held: Vec<usize> = (0..results.len())
+                    .filter(|&i| results[i].job.lease_token.is_some())
+                    .collect();
+                for chunk in held.chunks($crate::store::INSERT_CHUNK) {
+                    let mut update = sqlx::QueryBuilder::<$db>::new($crate::store::jobs::FINISH_HEAD);
+                    update.push_values(chunk, |mut row, &i| {
+                        let result = &results[i];
+                        let columns = FinishColumns::of(&result.job, &result.outcome);
+                        row.push_bind(&result.job.id)
+                            .push_bind(result.job.lease_token.as_deref())
+                            .push_bind(result.outcome.status())
+                            .push_bind(i64::from(columns.counts))
+                            .push_bind(columns.busy_since)
+                            .push_bind(columns.next_attempt_at)
+                            .push_bind(i64::from(columns.uncertain))
+                            .push_bind(columns.run_id)
+                            .push_bind(columns.run_name)
+                            .push_bind(columns.shadow_request)
+                            .push_bind(columns.error)
+                            .push_bind(result.now_ms);
+                    });
+                    update.push($crate::store::jobs::FINISH_TAIL);
+                    let ours: std::collections::HashSet<String> = update
+                        .build_query_scalar::<String>()
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .collect();
+                    let mut attempts = Vec::new();
+                    for &i in chunk {
+                        // Fenced: another worker holds the job now; its result stands.
+                        recorded[i] = ours.contains(&results[i].job.id);
+                        if let (true, Some(attempt)) = (recorded[i], &results[i].attempt) {
+                            attempts.push((&results[i], attempt));
+                        }
+                    }
+                    if attempts.is_empty() {
+                        continue;
+                    }
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO job_attempts (job_id, generation, attempt, started_at, \
+                         finished_at, http_status, outcome, error) ",
+                    );
+                    insert.push_values(attempts, |mut row, (result, attempt)| {
+                        row.push_bind(&result.job.id)
+                            .push_bind(result.job.generation)
+                            .push("(SELECT COALESCE(MAX(attempt), 0) + 1 FROM job_attempts WHERE job_id = ")
+                            .push_bind_unseparated(&result.job.id)
+                            .push_unseparated(" AND generation = ")
+                            .push_bind_unseparated(result.job.generation)
+                            .push_unseparated(")")
+                            .push_bind(attempt.started_at)
+                            .push_bind(attempt.finished_at)
+                            .push_bind(attempt.http_status)
+                            .push_bind(result.outcome.status())
+                            .push_bind(&attempt.error);
+                    });
+                    insert.build().execute(&mut *conn).await?;
+                }
+                Ok(recorded)
             }
 
             async fn record_rule_version(conn: &mut $conn, row: &RuleRow) -> Result<(), StoreError> {
@@ -123,10 +269,7 @@ macro_rules! store_impl {
 
             async fn commit_deliveries(&self, batch: &[NewDelivery]) -> Result<Vec<$crate::store::Committed>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let mut results = Vec::with_capacity(batch.len());
-                for delivery in batch {
-                    results.push(Self::commit_one(&mut tx, delivery).await?);
-                }
+                let results = Self::commit_batch(&mut tx, batch).await?;
                 let new_jobs = batch
                     .iter()
                     .zip(&results)
@@ -347,97 +490,14 @@ macro_rules! store_impl {
                     == 1)
             }
 
-            async fn finish_job(
+            async fn finish_jobs(
                 &self,
-                job: &JobRow,
-                outcome: &JobOutcome,
-                attempt: Option<&Attempt>,
-                now_ms: i64,
-            ) -> Result<bool, StoreError> {
-                use $crate::store::JobOutcome;
-                let Some(token) = job.lease_token.as_deref() else {
-                    return Ok(false);
-                };
-                let (counts, busy_since, next_at, uncertain, run, shadow, error) = match outcome {
-                    JobOutcome::Succeeded { run_id, run_name } => (
-                        true,
-                        None,
-                        job.next_attempt_at,
-                        false,
-                        Some((run_id, run_name)),
-                        None,
-                        None,
-                    ),
-                    JobOutcome::Shadowed { request } => (
-                        false,
-                        None,
-                        job.next_attempt_at,
-                        false,
-                        None,
-                        Some(request),
-                        None,
-                    ),
-                    JobOutcome::Retry {
-                        next_attempt_at,
-                        counts,
-                        busy_since,
-                        uncertain,
-                        error,
-                    } => (
-                        *counts,
-                        *busy_since,
-                        *next_attempt_at,
-                        *uncertain,
-                        None,
-                        None,
-                        Some(error),
-                    ),
-                    JobOutcome::Dead { counts, error } => (
-                        *counts,
-                        None,
-                        job.next_attempt_at,
-                        false,
-                        None,
-                        None,
-                        Some(error),
-                    ),
-                };
+                results: &[$crate::store::FinishedJob],
+            ) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let updated = sqlx::query($crate::store::jobs::FINISH)
-                    .bind(&job.id)
-                    .bind(token)
-                    .bind(outcome.status())
-                    .bind(i64::from(counts))
-                    .bind(busy_since)
-                    .bind(next_at)
-                    .bind(i64::from(uncertain))
-                    .bind(run.map(|(id, _)| id))
-                    .bind(run.map(|(_, name)| name))
-                    .bind(shadow)
-                    .bind(error)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
-                if !updated {
-                    // Fenced: another worker holds the job now; its result stands.
-                    return Ok(false);
-                }
-                if let Some(attempt) = attempt {
-                    sqlx::query($crate::store::jobs::RECORD_ATTEMPT)
-                        .bind(&job.id)
-                        .bind(job.generation)
-                        .bind(attempt.started_at)
-                        .bind(attempt.finished_at)
-                        .bind(attempt.http_status)
-                        .bind(outcome.status())
-                        .bind(&attempt.error)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let recorded = Self::finish_batch(&mut tx, results).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(recorded)
             }
 
             async fn release_leases(&self, owner: &str, now_ms: i64) -> Result<u64, StoreError> {

@@ -18,7 +18,7 @@ pub use trigger::{job_tag, request_for};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -26,8 +26,13 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::config::{Target, WorkerSettings};
 use crate::live::Live;
-use crate::store::{Attempt, Channel, JobOutcome, JobRow, RunUpdate, Store};
+use crate::store::{
+    Attempt, Channel, FinishedJob, JobOutcome, JobRow, ResultQueue, RunUpdate, Store,
+};
 use crate::zenml::ZenmlClient;
+
+/// Most results committed in one transaction (and queued for the writer).
+const RESULT_BATCH: usize = 256;
 
 /// How jobs of one target are sent.
 pub struct TargetClient {
@@ -53,6 +58,27 @@ impl TargetClient {
     /// The client of a target that makes calls.
     pub fn live(&self) -> Option<&ZenmlClient> {
         (!self.shadow).then_some(&self.client)
+    }
+}
+
+/// What the worker's jobs share: the result writer, and the slots for calls to ZenML.
+#[derive(Clone)]
+struct Lanes {
+    results: ResultQueue,
+    /// At most `concurrency` calls at once, whatever the number of jobs held.
+    calls: Arc<Semaphore>,
+    size: usize,
+}
+
+impl Lanes {
+    /// A reload that changes `concurrency` gets new slots; calls already running keep
+    /// theirs until they end.
+    fn new(results: ResultQueue, concurrency: usize) -> Lanes {
+        Lanes {
+            results,
+            calls: Arc::new(Semaphore::new(concurrency)),
+            size: concurrency,
+        }
     }
 }
 
@@ -109,14 +135,27 @@ impl Worker {
         let notifications =
             forward_notifications(store.clone(), self.wake.clone(), shutdown.clone());
         let mut in_flight: JoinSet<()> = JoinSet::new();
+        // Results are committed in groups: jobs finishing together share one durable
+        // transaction, and the slots they free are claimed together.
+        let (results, result_writer) =
+            ResultQueue::start(store.clone(), RESULT_BATCH, RESULT_BATCH);
+        let mut lanes = Lanes::new(results, context.settings().concurrency);
         let follower = tokio::spawn(follow_runs(context.clone(), shutdown.clone()));
         tracing::info!(owner = %context.owner, "worker started");
 
         while !shutdown.is_cancelled() {
+            // Every finished call frees its slot, not just the one that woke us: results
+            // are committed in groups, so slots free together and are claimed together.
+            while in_flight.try_join_next().is_some() {}
             // Read each round: a configuration reload may have changed them.
             let settings = context.settings();
             let lease_ms = settings.lease.as_millis() as i64;
-            let free = settings.concurrency.saturating_sub(in_flight.len());
+            if lanes.size != settings.concurrency {
+                lanes = Lanes::new(lanes.results.clone(), settings.concurrency);
+            }
+            // Twice as many jobs as calls: the next batch is claimed (its lease made
+            // durable) while this batch's calls run, not after them.
+            let free = (2 * settings.concurrency).saturating_sub(in_flight.len());
             if free > 0 {
                 match store
                     .claim_jobs(&context.owner, context.now_ms(), lease_ms, free as i64)
@@ -126,7 +165,8 @@ impl Worker {
                         let claimed = jobs.len();
                         for job in jobs {
                             let span = job_span(&job);
-                            in_flight.spawn(process(context.clone(), job).instrument(span));
+                            let lanes = lanes.clone();
+                            in_flight.spawn(process(context.clone(), lanes, job).instrument(span));
                         }
                         if claimed == free {
                             // There may be more due: claim again once a slot frees.
@@ -137,6 +177,14 @@ impl Worker {
                         tracing::warn!(%error, "cannot claim jobs; retrying shortly");
                     }
                 }
+            }
+            if free == 0 {
+                // Every slot is busy: nothing to claim until one frees.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = in_flight.join_next() => {}
+                }
+                continue;
             }
             let wait = match store.next_due().await {
                 Ok(Some(due)) => Duration::from_millis((due - context.now_ms()).max(0) as u64),
@@ -166,6 +214,8 @@ impl Worker {
             while in_flight.join_next().await.is_some() {}
         }
         let _ = follower.await;
+        drop(lanes);
+        let _ = result_writer.await;
         match store.release_leases(&context.owner, context.now_ms()).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "jobs released back to the queue"),
@@ -206,8 +256,7 @@ fn job_span(job: &JobRow) -> tracing::Span {
 }
 
 /// One job, start to end: the call, lease renewal while it runs, the fenced result.
-async fn process(context: Arc<Context>, job: JobRow) {
-    let store = &context.store;
+async fn process(context: Arc<Context>, lanes: Lanes, job: JobRow) {
     let live = context.live.current();
     let settings = &live.worker;
     let (outcome, attempt) = match live.targets.get(&job.target) {
@@ -226,8 +275,10 @@ async fn process(context: Arc<Context>, job: JobRow) {
                 busy_timeout: settings.busy_timeout,
             };
             let call = async {
-                // The wait for a token is covered by the lease renewal below: a wait
-                // longer than the lease must not hand the job to a second worker.
+                // The waits for a call slot and a token are covered by the lease renewal
+                // below: a wait longer than the lease must not hand the job to a second
+                // worker.
+                let _call_slot = lanes.calls.acquire().await;
                 if let Some(limiter) = &target.limiter {
                     limiter.acquire().await;
                 }
@@ -251,22 +302,25 @@ async fn process(context: Arc<Context>, job: JobRow) {
     };
     crate::failpoint::hit("worker-after-zenml-answer");
     crate::metrics::trigger_attempt(&job.target, outcome.status());
-    match store
-        .finish_job(&job, &outcome, Some(&attempt), context.now_ms())
-        .await
-    {
+    let (job_id, delivery_id) = (job.id.clone(), job.delivery_id.clone());
+    let status = outcome.status();
+    let error = attempt.error.clone().unwrap_or_default();
+    let finished = FinishedJob {
+        job,
+        outcome,
+        attempt: Some(attempt),
+        now_ms: context.now_ms(),
+    };
+    match lanes.results.commit_waiting(finished).await {
         Ok(true) => {
-            tracing::info!(
-                job_id = %job.id, delivery_id = %job.delivery_id, status = outcome.status(),
-                error = attempt.error.as_deref().unwrap_or(""), "job attempt recorded"
-            );
+            tracing::info!(%job_id, %delivery_id, status, error, "job attempt recorded");
         }
         Ok(false) => tracing::warn!(
-            job_id = %job.id,
+            %job_id,
             "lease lost during the call: the result is left to the job's new holder"
         ),
         Err(error) => tracing::error!(
-            job_id = %job.id, %error,
+            %job_id, %error,
             "cannot record the result; the lease will expire and the run is found by its tag"
         ),
     }

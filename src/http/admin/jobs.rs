@@ -209,7 +209,7 @@ pub async fn retry(
     }
     let action = app
         .store
-        .retry_job(&id, Uuid::new_v4(), store::now_ms())
+        .retry_job(&id, Uuid::now_v7(), store::now_ms())
         .await?;
     app.job_wake.notify_one();
     tracing::info!(job_id = %id, "retry requested");
