@@ -40,13 +40,30 @@ impl Service {
         .await
     }
 
-    /// Starts `zenhook serve` with `config` (the listen address is added).
+    /// Starts `zenhook serve` with `config` (the listen address is added). The port is
+    /// found free and then handed to the child, so another test can take it in between:
+    /// then it starts again on another port.
     async fn start_with(
         dir: &Path,
         config: &str,
         db_url: &str,
         failpoint: Option<&str>,
     ) -> Service {
+        for _ in 0..5 {
+            if let Some(service) = Self::try_start(dir, config, db_url, failpoint).await {
+                return service;
+            }
+        }
+        panic!("no free port for zenhook in five tries");
+    }
+
+    /// `None` when the port was taken before zenhook could listen on it.
+    async fn try_start(
+        dir: &Path,
+        config: &str,
+        db_url: &str,
+        failpoint: Option<&str>,
+    ) -> Option<Service> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -84,10 +101,14 @@ impl Service {
                 .map(|r| r.status().is_success())
                 .unwrap_or(false);
             if ready {
-                return service;
+                return Some(service);
             }
             if let Ok(Some(status)) = service.child.try_wait() {
-                panic!("zenhook exited with {status}: {}", service.log_text());
+                let log = service.log_text();
+                if log.contains("Address already in use") {
+                    return None;
+                }
+                panic!("zenhook exited with {status}: {log}");
             }
             assert!(
                 Instant::now() < deadline,
