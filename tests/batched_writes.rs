@@ -1,8 +1,8 @@
 //! Many rows to a statement and many results to a transaction: a batch of deliveries
 //! that mixes every dedupe mode and debounce still gives each delivery its own answer;
 //! a batch of results is fenced job by job; SQLite's WAL is checkpointed off the commit
-//! path; and the worker, holding twice as many jobs as it may call, never calls more
-//! than `concurrency` at once.
+//! path; and the worker, holding three times as many jobs as it may call, never calls
+//! more than `concurrency` at once.
 
 mod common;
 
@@ -350,7 +350,7 @@ async fn sqlite_checkpoints_the_wal_beside_the_writer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_holds_twice_its_calls_but_calls_no_more_than_concurrency() {
+async fn the_worker_holds_three_jobs_a_call_but_calls_no_more_than_concurrency() {
     let mock = MockZenml::start(API_KEY).await;
     let app = spawn_app(
         Backend::Sqlite,
@@ -367,7 +367,7 @@ async fn the_worker_holds_twice_its_calls_but_calls_no_more_than_concurrency() {
         api.push(&format!("slots-{i}")).await;
     }
     let store = app.store().await;
-    // While the first two calls stall, two more jobs are claimed and wait for a slot.
+    // While the first two calls stall, the other four jobs are claimed and wait for a slot.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut most_running = 0;
     while Instant::now() < deadline && mock.trigger_calls() < 6 {
@@ -382,7 +382,10 @@ async fn the_worker_holds_twice_its_calls_but_calls_no_more_than_concurrency() {
         most_running = most_running.max(running);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(most_running, 4, "jobs held: two calling, two claimed ahead");
+    assert_eq!(
+        most_running, 6,
+        "jobs held: two calling, four claimed ahead"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while mock.runs_created() < 6 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -329,7 +329,7 @@ fn route_evaluates_every_rule_in_order_and_a_render_failure_does_not_stop_the_ot
         &EvalInput {
             source: "github",
             event: &event,
-            payload: &payload,
+            payload: &std::sync::Arc::new(payload),
         },
     );
     let outcomes: Vec<(&str, Outcome)> = routing
@@ -374,7 +374,7 @@ fn route_over_no_rules_is_empty() {
         &EvalInput {
             source: "github",
             event: &event,
-            payload: &json!({}),
+            payload: &std::sync::Arc::new(json!({})),
         },
     );
     assert!(routing.trace.is_empty() && routing.matches.is_empty());

@@ -585,7 +585,10 @@ async fn create_rules(addr: SocketAddr) -> anyhow::Result<()> {
             "branches": branches,
             "target": "default",
             "template_id": TEMPLATE,
-            "run_config": {"run_name": "bench-{{ event.after[:8] }}-{{ event.branch }}", "tags": ["bench"]},
+            "run_config": {
+                "run_name": "bench-{{ event.after[:8] }}-{{ event.branch }}",
+                "tags": ["bench", "{{ payload.repository.full_name }}"],
+            },
         });
         let response = client
             .post(format!("http://{addr}/api/v1/rules"))
@@ -909,7 +912,7 @@ async fn stage_timings(
         }
         started.elapsed().as_secs_f64() * 1e6 / f64::from(ROUNDS)
     };
-    let payload = event::parse_body(Some("application/json"), body)?;
+    let payload = std::sync::Arc::new(event::parse_body(Some("application/json"), body)?);
     let envelope = event::envelope(SenderKind::Github, &spec, &headers, &payload);
     let normalised = event::normalise(SenderKind::Github, &envelope, &headers, &payload);
     let input = EvalInput {
@@ -1212,7 +1215,8 @@ fn report(args: &Args, results: &[BackendResult]) -> String {
     let _ = writeln!(
         out,
         "A {PAYLOAD_BYTES}-byte signed GitHub push (the octokit example, compact, with one \
-         commit), one source, ten enabled rules of which one matches: one job row and a \
+         commit), one source, ten enabled rules of which one matches (its run config renders \
+         a run name from the event and a tag from the payload): one job row and a \
          ten-entry trace per delivery, each request with its own `X-GitHub-Delivery`. \
          Intake phases last {} s each on keep-alive connections; the worker runs as \
          deployed, triggering every job on a mock ZenML that answers at once. Trigger \
@@ -1476,9 +1480,9 @@ fn report(args: &Args, results: &[BackendResult]) -> String {
         }
         let _ = writeln!(
             out,
-            "- Drain ({:.0} jobs/s at the default `concurrency = 8`): the worker holds twice \
-             as many jobs as it calls, so the next claim (its lease durable before any call) \
-             overlaps the calls in flight, and results are committed in groups (one UPDATE \
+            "- Drain ({:.0} jobs/s at the default `concurrency = 8`): the worker holds three \
+             times as many jobs as it calls, so the next claims (leases durable before any \
+             call) overlap the calls in flight, and results are committed in groups (one UPDATE \
              and one INSERT per group, fenced job by job).\n",
             r.drain_per_second,
         );

@@ -57,12 +57,14 @@ pub async fn receive(
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
+    // Shared, so that templates read it where it lies (rules/json_object.rs).
     let payload = event::parse_body(content_type, &body)
         .map_err(|e| {
             tracing::info!(source = %source.name, error = %e, "verified body refused");
             ApiError::InvalidBody(e.to_string())
         })
         .inspect_err(|e| crate::metrics::refused(&source.name, e))?;
+    let payload = std::sync::Arc::new(payload);
     let envelope = event::envelope(source.kind, &source.envelope, &headers, &payload);
     let event = event::normalise(source.kind, &envelope, &headers, &payload);
 
@@ -162,7 +164,7 @@ fn route(
     app: &AppState,
     source: &Source,
     event: &Event,
-    payload: &serde_json::Value,
+    payload: &std::sync::Arc<serde_json::Value>,
 ) -> (DeliveryOutcome, Vec<TraceEntry>, Vec<NewJob>) {
     let rules = app.rules.current();
     let routing = rules::route(

@@ -1,5 +1,7 @@
 //! Evaluating one rule against one event: each filter in turn, then rendering.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::event::Event;
@@ -15,8 +17,8 @@ pub struct EvalInput<'a> {
     /// The configured source name the delivery came in on.
     pub source: &'a str,
     pub event: &'a Event,
-    /// The raw JSON payload.
-    pub payload: &'a Value,
+    /// The raw JSON payload, shared so that templates can read it without a copy.
+    pub payload: &'a Arc<Value>,
 }
 
 /// What one rule says about one delivery.

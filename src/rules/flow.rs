@@ -142,7 +142,10 @@ impl FlowTemplate {
 
     fn key(&self, template: &str, input: &RenderInput<'_>) -> Result<String, String> {
         self.env
-            .render_str(template, input.context())
+            .render_str(
+                template,
+                input.context(super::template::names_payload(template)),
+            )
             .map_err(|e| e.to_string())
     }
 

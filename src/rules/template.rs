@@ -48,25 +48,37 @@ fn classify(text: &str) -> Leaf<'_> {
 pub(crate) struct RunConfigTemplate {
     config: Value,
     env: Environment<'static>,
+    /// Whether any leaf names `payload`: the document is only handed over when one does.
+    uses_payload: bool,
 }
 
 /// What the templates see.
 pub(crate) struct RenderInput<'a> {
     pub source: &'a str,
     pub event: &'a Event,
-    pub payload: &'a Value,
+    pub payload: &'a std::sync::Arc<Value>,
 }
 
 impl RenderInput<'_> {
-    /// What templates see: `event`, `payload` and `source`.
-    pub(crate) fn context(&self) -> minijinja::Value {
+    /// What templates see: `event`, `source` and, for templates that name it (see
+    /// [`names_payload`]), `payload`. A template can reach a variable only by its
+    /// name, so one that never writes `payload` cannot miss it.
+    pub(crate) fn context(&self, uses_payload: bool) -> minijinja::Value {
+        let event = minijinja::Value::from_serialize(self.event);
+        if !uses_payload {
+            return minijinja::context! { event, source => self.source };
+        }
         minijinja::context! {
-            event => minijinja::Value::from_serialize(self.event),
-            // A copy of the document is cheaper than converting it (json_object.rs).
-            payload => super::json_object::template_value(std::sync::Arc::new(self.payload.clone())),
+            event,
+            payload => super::json_object::template_value(self.payload.clone()),
             source => self.source,
         }
     }
+}
+
+/// Whether template text mentions the `payload` variable (or might: the word anywhere).
+pub(crate) fn names_payload(text: &str) -> bool {
+    text.contains("payload")
 }
 
 impl RunConfigTemplate {
@@ -75,6 +87,7 @@ impl RunConfigTemplate {
         let template = RunConfigTemplate {
             config: config.clone(),
             env: environment(),
+            uses_payload: names_payload(&config.to_string()),
         };
         let can_be_object = match config {
             Value::Object(_) => true,
@@ -116,7 +129,11 @@ impl RunConfigTemplate {
 
     /// Renders the run config for one event; the error says which leaf failed and why.
     pub(crate) fn render(&self, input: &RenderInput<'_>) -> Result<Value, String> {
-        let rendered = self.render_value(&self.config, "run_config", &input.context())?;
+        let rendered = self.render_value(
+            &self.config,
+            "run_config",
+            &input.context(self.uses_payload),
+        )?;
         match rendered {
             Value::Object(_) => Ok(rendered),
             other => Err(format!(

@@ -58,7 +58,7 @@ pub fn verdict_with(rule: &CompiledRule, source: &str, event: &Event, payload: &
     rule.evaluate(&EvalInput {
         source,
         event,
-        payload,
+        payload: &std::sync::Arc::new(payload.clone()),
     })
 }
 

@@ -247,7 +247,7 @@ pub async fn replay(
         &EvalInput {
             source: &source.name,
             event: &event,
-            payload: &payload,
+            payload: &std::sync::Arc::new(payload),
         },
     );
     let jobs = intake::jobs_for(&routing);

@@ -355,7 +355,7 @@ pub async fn dry_run(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
         &EvalInput {
             source: &source.name,
             event: &event,
-            payload: &payload,
+            payload: &std::sync::Arc::new(payload),
         },
     );
     Ok(Json(json!({
@@ -420,7 +420,7 @@ pub async fn backtest(State(app): State<AppState>, body: Bytes) -> Result<Json<V
         let verdict = rule.evaluate(&EvalInput {
             source: &delivery.source,
             event: &event,
-            payload: &payload,
+            payload: &std::sync::Arc::new(payload),
         });
         match verdict {
             Verdict::Matched { run_config, note } => matches.push(json!({
