@@ -23,6 +23,9 @@ pub struct SqliteStore {
     _checkpointer: DropGuard,
 }
 
+/// WAL frames (pages of 4 KB) past which the checkpointer makes the WAL start over.
+const WAL_RESTART_FRAMES: i64 = 8192;
+
 /// How often the checkpointer copies committed pages from the WAL into the database.
 /// SQLite's own automatic checkpoint runs inside whichever commit crosses 1,000 pages,
 /// and measured a quarter of the writer's time; here it runs beside the writer, and a
@@ -41,7 +44,7 @@ impl SqliteStore {
             // Statement journals in memory, not in temporary files.
             .pragma("temp_store", "memory")
             // Checkpoints run in `checkpoint_loop`, off the commit path; a WAL left
-            // larger than this by a burst is truncated when it is next reset.
+            // larger than this by a burst is truncated when it starts over.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "67108864")
             // Lets retention give pages back (`PRAGMA incremental_vacuum`); takes effect
@@ -127,8 +130,12 @@ impl SqliteStore {
 }
 
 /// Copies committed pages from the WAL into the database file every `CHECKPOINT_EVERY`,
-/// until the store is dropped. PASSIVE never blocks the writer or readers: what it cannot
-/// copy now it copies next time.
+/// until the store is dropped. PASSIVE never blocks the writer or readers, but under
+/// steady writes it never catches the WAL's end either, and the WAL only starts over
+/// from its beginning once everything in it was copied: it grew by hundreds of
+/// megabytes a minute at full intake. Past `WAL_RESTART_FRAMES`, a RESTART copies the
+/// little PASSIVE left, holding new writers for that long, so the next commit writes at
+/// the WAL's start again.
 async fn checkpoint_loop(pool: SqlitePool, stop: CancellationToken) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -137,14 +144,26 @@ async fn checkpoint_loop(pool: SqlitePool, stop: CancellationToken) {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                break;
+        let passive: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let restart = match passive {
+            Ok((_, wal_frames, _)) => wal_frames > WAL_RESTART_FRAMES,
+            Err(error) => {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::warn!(%error, "WAL checkpoint failed; retrying");
+                false
             }
-            tracing::warn!(%error, "WAL checkpoint failed; retrying");
+        };
+        if restart {
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(%error, "WAL restart failed; retrying");
+            }
         }
     }
 }
