@@ -1429,18 +1429,35 @@ fn report(args: &Args, results: &[BackendResult]) -> String {
             } else {
                 String::new()
             };
+            let bound = if p.machine_busy_pct >= 90.0 {
+                "The bound is CPU: the issue's bare receiver (verify and parse, nothing \
+                 stored) tops out at 11,500-12,000 requests/s on two such cores, about 0.17 ms \
+                 of CPU per request before any routing or storage."
+                    .to_owned()
+            } else {
+                let waits = if r.backend == "postgres" {
+                    "its round trips wait for the server's processes, which share the cores \
+                     with the HTTP work, and for the server's WAL flush"
+                } else {
+                    "its thread waits for a core behind the HTTP work, and for the disk, \
+                     which the WAL's fsync shares with the checkpointer"
+                };
+                format!(
+                    "The cores were not saturated: the bound is the one writer. Each commit \
+                     took {commit_ms:.1} ms against {:.1} ms for a batch of that size on an \
+                     idle machine: {waits}.",
+                    r.store_us_per_delivery * p.mean_batch / 1000.0
+                )
+            };
             let _ = writeln!(
                 out,
                 "- Intake alone at 64 connections: {:.0}/s, in {:.0} group commits/s of {:.1} \
                  deliveries, {commit_ms:.1} ms each ({writer_us:.0} µs per delivery). A batch \
                  is two statements (one multi-row INSERT of the deliveries, one of their jobs); \
                  on an idle machine it costs {:.0} µs per delivery, a ceiling of {:.0}/s for \
-                 the one writer. Under load the writer shares the two cores, which were {:.0}% \
-                 busy: each request took {:.2} ms of zenhook's process (HTTP on both sides, \
-                 verify, parse, route and serialise at {stages:.0} µs, the load generator \
-                 itself){server}. The bound is CPU: the issue's bare receiver (verify and \
-                 parse, nothing stored) tops out at 11,500-12,000 requests/s on two such \
-                 cores, about 0.17 ms of CPU per request before any routing or storage.",
+                 the one writer. The two cores were {:.0}% busy: each request took {:.2} ms of \
+                 zenhook's process (HTTP on both sides, verify, parse, route and serialise at \
+                 {stages:.0} µs, the load generator itself){server}. {bound}",
                 p.per_second,
                 p.commits / p.seconds,
                 p.mean_batch,
