@@ -8,7 +8,7 @@ use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 
 use super::error::RuleError;
-use super::template::{environment, RenderInput};
+use super::template::{environment, names_payload, RenderInput};
 
 /// `debounce: { window: "2m", max_wait: "15m", key: "{{ event.repository }}/{{ event.branch }}" }`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +94,8 @@ pub(crate) struct FlowTemplate {
     debounce: Option<DebounceSpec>,
     concurrency: Option<ConcurrencySpec>,
     ordered: bool,
+    /// Whether a key names `payload` (see `names_payload`).
+    uses_payload: bool,
 }
 
 impl FlowTemplate {
@@ -132,29 +134,39 @@ impl FlowTemplate {
                 "ordering is per concurrency key: add a concurrency block",
             ));
         }
+        let keys = [
+            debounce.as_ref().map(|d| &d.key),
+            concurrency.as_ref().map(|c| &c.key),
+        ];
         Ok(FlowTemplate {
             env,
             debounce: debounce.clone(),
             concurrency: concurrency.clone(),
             ordered,
+            uses_payload: keys.into_iter().flatten().any(|key| names_payload(key)),
         })
     }
 
-    fn key(&self, template: &str, input: &RenderInput<'_>) -> Result<String, String> {
+    fn key(&self, template: &str, context: &minijinja::Value) -> Result<String, String> {
         self.env
-            .render_str(
-                template,
-                input.context(super::template::names_payload(template)),
-            )
+            .render_str(template, context)
             .map_err(|e| e.to_string())
     }
 
     /// Renders the keys for one event.
     pub(crate) fn render(&self, input: &RenderInput<'_>) -> Result<Flow, String> {
+        if self.debounce.is_none() && self.concurrency.is_none() {
+            return Ok(Flow {
+                ordered: self.ordered,
+                ..Flow::default()
+            });
+        }
+        // One context for both keys.
+        let context = input.context(self.uses_payload);
         let debounce = match &self.debounce {
             Some(d) => Some(Debounce {
                 key: self
-                    .key(&d.key, input)
+                    .key(&d.key, &context)
                     .map_err(|e| format!("debounce.key: {e}"))?,
                 window: d.window,
                 max_wait: d.max_wait.unwrap_or(d.window * 10),
@@ -164,7 +176,7 @@ impl FlowTemplate {
         let concurrency = match &self.concurrency {
             Some(c) => Some(Concurrency {
                 key: self
-                    .key(&c.key, input)
+                    .key(&c.key, &context)
                     .map_err(|e| format!("concurrency.key: {e}"))?,
                 max_running: c.max_running,
                 on_busy: c.on_busy,

@@ -251,13 +251,15 @@ pub(super) const INSERT_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery
      WHERE delivery_id = $2 AND rule_id = $4), $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, \
      $14, $15, $16, $17, $18, $18) RETURNING *";
 
-/// A new delivery's jobs: the first generation, nothing read back (the hot path).
-pub(super) const INSERT_FIRST_JOB: &str = "INSERT INTO jobs (id, delivery_id, delivery_seq, \
-     rule_id, rule_version, generation, idempotency_key, target, target_kind, target_id, \
-     run_config, status, attempts, next_attempt_at, debounce_key, debounce_first_at, \
-     concurrency_key, max_running, on_busy, ordered, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, \
-     $14, $15, $16, $17, $18, $18)";
+/// One first-generation job of a newly stored delivery, for `insert_first_jobs`.
+pub(super) struct FirstJob<'a> {
+    pub delivery_id: uuid::Uuid,
+    pub delivery_seq: i64,
+    pub job: &'a super::NewJob,
+    pub next_attempt_at: i64,
+    pub debounce_first_at: Option<i64>,
+    pub now_ms: i64,
+}
 
 /// Jobs of a debounce burst not started yet.
 pub(super) const DEBOUNCED: &str = "SELECT * FROM jobs WHERE rule_id = $1 AND debounce_key = $2 \
@@ -478,23 +480,58 @@ macro_rules! job_queries {
                 Ok(())
             }
 
-            /// Inserts new deliveries' first-generation jobs without debounce, many to a
-            /// statement, nothing read back (the hot path).
+            /// Inserts the first-generation jobs of newly stored deliveries, nothing read
+            /// back (the hot path). Jobs without debounce go many to a statement; a
+            /// debounced job joins its burst and is inserted at once, so that a later job
+            /// of the same burst, even in this batch, finds it.
+            async fn insert_new_jobs(
+                conn: &mut $conn,
+                deliveries: &[(&$crate::store::NewDelivery, i64)],
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                let mut plain = Vec::new();
+                for &(delivery, delivery_seq) in deliveries {
+                    for job in &delivery.jobs {
+                        let now_ms = delivery.received_at_ms;
+                        let mut row = sql::FirstJob {
+                            delivery_id: delivery.id,
+                            delivery_seq,
+                            job,
+                            next_attempt_at: now_ms,
+                            debounce_first_at: None,
+                            now_ms,
+                        };
+                        match &job.debounce {
+                            Some(debounce) => {
+                                (row.next_attempt_at, row.debounce_first_at) =
+                                    Self::join_burst(conn, job, debounce, now_ms).await?;
+                                Self::insert_first_jobs(conn, &[row]).await?;
+                            }
+                            None => plain.push(row),
+                        }
+                    }
+                }
+                for chunk in plain.chunks($crate::store::INSERT_CHUNK) {
+                    Self::insert_first_jobs(conn, chunk).await?;
+                }
+                Ok(())
+            }
+
             async fn insert_first_jobs(
                 conn: &mut $conn,
-                jobs: &[(&$crate::store::NewDelivery, i64, &$crate::store::NewJob)],
+                rows: &[$crate::store::jobs::FirstJob<'_>],
             ) -> Result<(), $crate::store::StoreError> {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO jobs (id, delivery_id, delivery_seq, rule_id, rule_version, \
                      generation, idempotency_key, target, target_kind, target_id, run_config, \
-                     status, attempts, next_attempt_at, concurrency_key, max_running, on_busy, \
-                     ordered, created_at, updated_at) ",
+                     status, attempts, next_attempt_at, debounce_key, debounce_first_at, \
+                     concurrency_key, max_running, on_busy, ordered, created_at, updated_at) ",
                 );
-                insert.push_values(jobs, |mut row, (delivery, seq, job)| {
-                    let now_ms = delivery.received_at_ms;
+                insert.push_values(rows, |mut row, first| {
+                    let job = first.job;
                     row.push_bind(job.id.to_string())
-                        .push_bind(delivery.id.to_string())
-                        .push_bind(*seq)
+                        .push_bind(first.delivery_id.to_string())
+                        .push_bind(first.delivery_seq)
                         .push_bind(job.rule_id.to_string())
                         .push_bind(job.rule_version)
                         .push("1")
@@ -505,88 +542,93 @@ macro_rules! job_queries {
                         .push_bind(&job.run_config)
                         .push("'queued'")
                         .push("0")
-                        .push_bind(now_ms)
+                        .push_bind(first.next_attempt_at)
+                        .push_bind(job.debounce.as_ref().map(|d| d.key.clone()))
+                        .push_bind(first.debounce_first_at)
                         .push_bind(job.concurrency.as_ref().map(|c| c.key.clone()))
                         .push_bind(job.concurrency.as_ref().map(|c| c.max_running))
                         .push_bind(job.concurrency.as_ref().map(|c| c.on_busy))
                         .push_bind(i64::from(job.ordered))
-                        .push_bind(now_ms)
-                        .push_bind(now_ms);
+                        .push_bind(first.now_ms)
+                        .push_bind(first.now_ms);
                 });
                 insert.build().execute(&mut *conn).await?;
                 Ok(())
             }
 
-            /// Inserts a delivery's jobs, applying debounce: a waiting job of the same
-            /// rule and key is superseded by the new one, which inherits the burst's start
-            /// and waits its window again. A new delivery's jobs are its first generation
-            /// and are not read back; a replay's are the next generation, returned.
-            async fn insert_delivery_jobs(
+            /// Debounce: the waiting jobs of `job`'s rule and key are superseded by it, and
+            /// it inherits the burst's start and waits its window again. Answers when the
+            /// new job is due and when its burst began.
+            async fn join_burst(
+                conn: &mut $conn,
+                job: &$crate::store::NewJob,
+                debounce: &$crate::store::JobDebounce,
+                now_ms: i64,
+            ) -> Result<(i64, Option<i64>), $crate::store::StoreError> {
+                use $crate::store::jobs as sql;
+                use $crate::store::JobRow;
+                let id = job.id.to_string();
+                // Replicas may receive events of one burst at once: without the lock each
+                // would miss the other's new job and both would run.
+                Self::lock_body(conn, &format!("debounce/{}/{}", job.rule_id, debounce.key)).await?;
+                let burst: Vec<JobRow> = sqlx::query_as(sql::DEBOUNCED)
+                    .bind(job.rule_id.to_string())
+                    .bind(&debounce.key)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let started = burst
+                    .iter()
+                    .filter_map(|j| j.debounce_first_at)
+                    .min()
+                    .unwrap_or(now_ms);
+                for earlier in &burst {
+                    let superseded = sqlx::query(sql::SUPERSEDE)
+                        .bind(&earlier.id)
+                        .bind(&id)
+                        .bind(now_ms)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if !superseded {
+                        // A worker claimed it meanwhile: it runs, and its trace stays.
+                        continue;
+                    }
+                    let trace: Option<String> =
+                        sqlx::query_scalar("SELECT trace FROM deliveries WHERE id = $1")
+                            .bind(&earlier.delivery_id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    if let Some(trace) = trace {
+                        sqlx::query("UPDATE deliveries SET trace = $2 WHERE id = $1")
+                            .bind(&earlier.delivery_id)
+                            .bind(sql::superseded_trace(&trace, earlier, &id, &job.rule_name))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                let due = (now_ms + debounce.window_ms).min(started + debounce.max_wait_ms);
+                Ok((due, Some(started)))
+            }
+
+            /// Inserts a replay's jobs: the next generation of each (delivery, rule),
+            /// debounced like new ones, read back.
+            async fn insert_replay_jobs(
                 conn: &mut $conn,
                 delivery_id: &str,
                 delivery_seq: i64,
                 jobs: &[$crate::store::NewJob],
                 now_ms: i64,
-                replay: bool,
             ) -> Result<Vec<$crate::store::JobRow>, $crate::store::StoreError> {
                 use $crate::store::jobs as sql;
-                use $crate::store::JobRow;
                 let mut rows = Vec::with_capacity(jobs.len());
                 for job in jobs {
-                    let id = job.id.to_string();
-                    let mut next_attempt_at = now_ms;
-                    let mut first_at = None;
-                    if let Some(debounce) = &job.debounce {
-                        // Replicas may receive events of one burst at once: without the
-                        // lock each would miss the other's new job and both would run.
-                        Self::lock_body(conn, &format!("debounce/{}/{}", job.rule_id, debounce.key))
-                            .await?;
-                        let burst: Vec<JobRow> = sqlx::query_as(sql::DEBOUNCED)
-                            .bind(job.rule_id.to_string())
-                            .bind(&debounce.key)
-                            .fetch_all(&mut *conn)
-                            .await?;
-                        let started = burst
-                            .iter()
-                            .filter_map(|j| j.debounce_first_at)
-                            .min()
-                            .unwrap_or(now_ms);
-                        for earlier in &burst {
-                            let superseded = sqlx::query(sql::SUPERSEDE)
-                                .bind(&earlier.id)
-                                .bind(&id)
-                                .bind(now_ms)
-                                .execute(&mut *conn)
-                                .await?
-                                .rows_affected()
-                                == 1;
-                            if !superseded {
-                                // A worker claimed it meanwhile: it runs, and its trace stays.
-                                continue;
-                            }
-                            let trace: Option<String> =
-                                sqlx::query_scalar("SELECT trace FROM deliveries WHERE id = $1")
-                                    .bind(&earlier.delivery_id)
-                                    .fetch_optional(&mut *conn)
-                                    .await?;
-                            if let Some(trace) = trace {
-                                sqlx::query("UPDATE deliveries SET trace = $2 WHERE id = $1")
-                                    .bind(&earlier.delivery_id)
-                                    .bind(sql::superseded_trace(&trace, earlier, &id, &job.rule_name))
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
-                        }
-                        next_attempt_at =
-                            (now_ms + debounce.window_ms).min(started + debounce.max_wait_ms);
-                        first_at = Some(started);
-                    }
-                    let insert = sqlx::query_as::<_, JobRow>(if replay {
-                        sql::INSERT_JOB
-                    } else {
-                        sql::INSERT_FIRST_JOB
-                    })
-                        .bind(&id)
+                    let (next_attempt_at, first_at) = match &job.debounce {
+                        Some(debounce) => Self::join_burst(conn, job, debounce, now_ms).await?,
+                        None => (now_ms, None),
+                    };
+                    let row = sqlx::query_as(sql::INSERT_JOB)
+                        .bind(job.id.to_string())
                         .bind(delivery_id)
                         .bind(delivery_seq)
                         .bind(job.rule_id.to_string())
@@ -603,13 +645,10 @@ macro_rules! job_queries {
                         .bind(job.concurrency.as_ref().map(|c| c.max_running))
                         .bind(job.concurrency.as_ref().map(|c| c.on_busy))
                         .bind(i64::from(job.ordered))
-                        .bind(now_ms);
-                    if replay {
-                        rows.push(insert.fetch_one(&mut *conn).await?);
-                    } else {
-                        // `query_as` without RETURNING still executes: nothing to decode.
-                        insert.fetch_optional(&mut *conn).await?;
-                    }
+                        .bind(now_ms)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    rows.push(row);
                 }
                 Ok(rows)
             }

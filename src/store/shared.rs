@@ -39,30 +39,14 @@ macro_rules! store_impl {
                         });
                     }
                 }
-                let mut plain_jobs = Vec::new();
-                for &i in &plain {
-                    if let Some(Committed::Accepted { seq, .. }) = results[i] {
-                        let delivery = &batch[i];
-                        let (debounced, undebounced): (Vec<_>, Vec<_>) =
-                            delivery.jobs.iter().partition(|job| job.debounce.is_some());
-                        plain_jobs.extend(undebounced.into_iter().map(|job| (delivery, seq, job)));
-                        if !debounced.is_empty() {
-                            let debounced: Vec<_> = debounced.into_iter().cloned().collect();
-                            Self::insert_delivery_jobs(
-                                conn,
-                                &delivery.id.to_string(),
-                                seq,
-                                &debounced,
-                                delivery.received_at_ms,
-                                false,
-                            )
-                            .await?;
-                        }
-                    }
-                }
-                for chunk in plain_jobs.chunks($crate::store::INSERT_CHUNK) {
-                    Self::insert_first_jobs(conn, chunk).await?;
-                }
+                let accepted: Vec<(&NewDelivery, i64)> = plain
+                    .iter()
+                    .filter_map(|&i| match results[i] {
+                        Some(Committed::Accepted { seq, .. }) => Some((&batch[i], seq)),
+                        _ => None,
+                    })
+                    .collect();
+                Self::insert_new_jobs(conn, &accepted).await?;
                 // Rare (senders without delivery ids): each looks at those before it.
                 for i in by_body {
                     if let Dedupe::BodyWithin(window_ms) = batch[i].dedupe {
@@ -139,15 +123,7 @@ macro_rules! store_impl {
                 let seq = *stored
                     .get(&delivery.id.to_string())
                     .ok_or_else(|| StoreError::Corrupt("a delivery without a sender's id was not stored".into()))?;
-                Self::insert_delivery_jobs(
-                    conn,
-                    &delivery.id.to_string(),
-                    seq,
-                    &delivery.jobs,
-                    delivery.received_at_ms,
-                    false,
-                )
-                .await?;
+                Self::insert_new_jobs(conn, &[(delivery, seq)]).await?;
                 Ok($crate::store::Committed::Accepted {
                     id: delivery.id,
                     seq,
@@ -580,7 +556,7 @@ macro_rules! store_impl {
             ) -> Result<Vec<JobRow>, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let rows =
-                    Self::insert_delivery_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms, true)
+                    Self::insert_replay_jobs(&mut tx, delivery_id, delivery_seq, jobs, now_ms)
                         .await?;
                 Self::notify(&mut tx, $crate::store::Channel::Jobs).await?;
                 tx.commit().await?;
