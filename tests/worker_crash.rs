@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::mock_zenml::{MockZenml, IDEMPOTENCY_WINDOW};
 use common::zenhook_api::{attempts, settled, worker_config, Zenhook, API_KEY};
+use common::zenml_reader::ZenmlReader;
 use serde_json::json;
 
 /// A zenhook process, killed if the test ends while it runs.
@@ -120,8 +121,8 @@ impl Service {
     }
 
     /// The job once its status is final, or a failure that shows the service's log.
-    async fn settled(&self, id: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    async fn settled(&self, id: &str, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
         loop {
             let job = self.api.job(id).await;
             if settled(job["status"].as_str().unwrap_or("")) {
@@ -204,7 +205,7 @@ async fn crash_after_the_answer(past_the_idempotency_window: bool) {
 
     let second = world.start(None).await;
     let id = second.api.job_of(&delivery).await;
-    let job = second.settled(&id).await;
+    let job = second.settled(&id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let runs = world.mock.runs();
     assert_eq!(runs.len(), 1, "{runs:#?}");
@@ -259,7 +260,7 @@ async fn a_crash_after_intake_commit_is_a_duplicate_on_redelivery() {
 
     let delivery = items[0]["id"].as_str().unwrap();
     let id = second.api.job_of(delivery).await;
-    let job = second.settled(&id).await;
+    let job = second.settled(&id, Duration::from_secs(10)).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     let (_, jobs) = second.api.admin(reqwest::Method::GET, "/jobs", None).await;
     assert_eq!(jobs["items"].as_array().map(Vec::len), Some(1), "{jobs:#}");
@@ -312,44 +313,11 @@ async fn a_crash_against_real_zenml_gives_one_run() {
 
     let second = Service::start_with(dir.path(), &config, &db_url, None).await;
     // The lease (12 s) must run out before the job is reclaimed, as uncertain.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let job = loop {
-        let job = second.api.job(&job_id).await;
-        if settled(job["status"].as_str().unwrap_or("")) {
-            break job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job did not settle: {job:#}\n{}",
-            second.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = second.settled(&job_id, Duration::from_secs(40)).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
     // ZenML itself holds one run with the job's tag.
-    let http = reqwest::Client::new();
-    let login: serde_json::Value = http
-        .post(format!("{}/api/v1/login", zenml["ZENML_URL"]))
-        .form(&[("password", zenml["ZENML_API_KEY"].as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let tag = format!("zenhook-job-{job_id}-1");
-    let runs: serde_json::Value = http
-        .get(format!(
-            "{}/api/v1/runs?tags=equals:{tag}&size=10",
-            zenml["ZENML_URL"]
-        ))
-        .bearer_auth(login["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = ZenmlReader::login(&zenml).await.runs_with_tag(&tag).await;
     assert_eq!(runs["total"], 1, "{runs:#}");
     assert_eq!(runs["items"][0]["id"], job["run_id"]);
 }

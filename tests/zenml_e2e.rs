@@ -12,6 +12,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::zenml_reader::ZenmlReader;
 use common::{github_signature, spawn_app, Backend, TestApp};
 use serde_json::{json, Value};
 
@@ -125,49 +126,6 @@ async fn settled_jobs(app: &TestApp, delivery: &str, within: Duration) -> Vec<Va
             "jobs still open: {jobs:#?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A logged-in reader of the ZenML server, to check what zenhook did there.
-struct ZenmlReader {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl ZenmlReader {
-    async fn login(zenml: &HashMap<String, String>) -> ZenmlReader {
-        let http = reqwest::Client::new();
-        let url = zenml["ZENML_URL"].clone();
-        let login: Value = http
-            .post(format!("{url}/api/v1/login"))
-            .form(&[("password", zenml["ZENML_API_KEY"].as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["access_token"].as_str().unwrap().to_owned();
-        ZenmlReader { http, url, token }
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// How many runs carry `tag`.
-    async fn runs_tagged(&self, tag: &str) -> u64 {
-        let page = self.get(&format!("/api/v1/runs?tags={tag}&size=10")).await;
-        page["total"].as_u64().unwrap()
     }
 }
 

@@ -274,3 +274,4 @@ impl TestDb {
 }
 pub mod mock_zenml;
 pub mod zenhook_api;
+pub mod zenml_reader;
